@@ -1,0 +1,42 @@
+# Two promises: `make demo` and `make test` work on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install test-deps bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock requirements-test.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-test.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Runs the main job on the bundled example Maildir (no server needed), then shows the queue.
+demo: $(STAMP)
+	rm -rf examples/demo-data
+	$(BIN)/abuse-intake --config examples/demo.toml poll
+	$(BIN)/abuse-intake --config examples/demo.toml cases list --status all
+	$(BIN)/abuse-intake --config examples/demo.toml outbox list
+
+# Dovecot is the real IMAP server the integration tests start on loopback.
+test-deps:
+	@command -v dovecot >/dev/null 2>&1 || { \
+	  echo "installing dovecot-imapd (needed by the IMAP tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd) >/dev/null; }
+
+test: $(STAMP) test-deps
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) test-deps
+	$(BIN)/python -m bench.run
+
+# Re-pin exact versions after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/abuse-intake-lock && $(PYTHON) -m venv /tmp/abuse-intake-lock
+	/tmp/abuse-intake-lock/bin/pip install -q . && /tmp/abuse-intake-lock/bin/pip freeze --exclude abuse-intake > requirements.lock
+
+clean:
+	rm -rf $(VENV) examples/demo-data .pytest_cache

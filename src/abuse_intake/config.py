@@ -1,0 +1,483 @@
+"""Read the TOML configuration once into typed, validated settings.
+
+Every problem is raised as ConfigError naming the dotted key, so an operator
+sees e.g. `config: mailbox.url: unsupported scheme 'pop3'`. Secrets are never
+read from the file itself: only the names of environment variables or files
+that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError
+
+SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+LANGUAGES = ("en", "id")
+CONFIG_ENV = "ABUSE_INTAKE_CONFIG"
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    scheme: str  # imap, imaps, imap+starttls, maildir
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    folder: str = "INBOX"
+    path: Path | None = None  # maildir only
+    password_env: str = ""
+    password_file: Path | None = None
+    batch_size: int = 50
+    timeout: float = 30.0
+    done_action: str = "move"  # move | flag | none
+    done_folder: str = "Processed"
+    done_keyword: str = "AbuseIntakeDone"
+    url: str = ""
+
+    def password(self) -> str:
+        return _read_secret("mailbox", self.password_env, self.password_file)
+
+
+@dataclass(frozen=True)
+class OutgoingSettings:
+    scheme: str  # smtp, smtps, smtp+starttls, dir
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    path: Path | None = None  # dir only
+    password_env: str = ""
+    password_file: Path | None = None
+    timeout: float = 30.0
+    url: str = ""
+
+    def password(self) -> str:
+        return _read_secret("outgoing", self.password_env, self.password_file)
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    severity: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    handle_pattern: str
+    labels: tuple[str, ...]
+    profile_urls: tuple[str, ...]  # regexes with a named group `handle`
+    not_handles: tuple[str, ...]  # ordinary words that follow labels
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    action: str  # warn | restrict | ban
+    days: int | None = None  # restrict only
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    lookback_days: int
+    restrict_functions: tuple[str, ...]
+    ladder: dict[str, tuple[LadderStep, ...]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_emails_per_recipient_per_day: int = 5
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path | None
+    platform_name: str
+    support_address: str
+    own_addresses: tuple[str, ...]
+    case_prefix: str
+    message_id_domain: str
+    guidelines_url: str
+    appeal_address: str
+    database_path: Path
+    data_dir: Path
+    mailbox: MailboxSettings
+    outgoing: OutgoingSettings
+    from_name: str
+    accounts: AccountSettings
+    categories: dict[str, Category]
+    resend_window_hours: float
+    send_not_a_report: bool
+    templates_dir: Path | None
+    default_language: str
+    limits: Limits
+    policy: PolicySettings
+    enforcement_command: tuple[str, ...]
+    lock_path: Path = field(default=Path("abuse-intake.lock"))
+
+    def severity_of(self, category: str) -> str:
+        return self.categories[category].severity
+
+
+# --------------------------------------------------------------------------
+# reading
+
+
+def find_config_path(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path("config.toml")
+
+
+def load(path: str | Path) -> Settings:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("--config", f"{path} is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    return from_dict(data, base=path.resolve().parent, source=path)
+
+
+def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> Settings:
+    r = _Reader(data, base)
+    known = {
+        "platform", "database", "storage", "mailbox", "outgoing", "accounts",
+        "categories", "classify", "templates", "limits", "policy", "enforcement",
+    }
+    for key in data:
+        if key not in known:
+            raise ConfigError(key, f"unknown section (known: {', '.join(sorted(known))})")
+
+    support = r.email("platform.support_address")
+    own = tuple(a.lower() for a in r.list_of_str("platform.own_addresses", default=[]))
+    for i, a in enumerate(own):
+        if "@" not in a:
+            raise ConfigError(f"platform.own_addresses[{i}]", f"not an email address: {a!r}")
+    prefix = r.str("platform.case_prefix", default="OB")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", prefix):
+        raise ConfigError("platform.case_prefix", "must be 1-10 upper-case letters/digits, starting with a letter")
+
+    db_path = r.path("database.path", default="abuse-intake.db")
+    data_dir = r.path("storage.data_dir", default="data")
+
+    settings = Settings(
+        source=source,
+        platform_name=r.str("platform.name", default="Obrolan"),
+        support_address=support,
+        own_addresses=tuple(dict.fromkeys((support, *own))),
+        case_prefix=prefix,
+        message_id_domain=r.str("platform.message_id_domain", default=support.split("@", 1)[1]),
+        guidelines_url=r.str("platform.guidelines_url", default=""),
+        appeal_address=r.str("platform.appeal_address", default=support),
+        database_path=db_path,
+        data_dir=data_dir,
+        mailbox=_mailbox(r),
+        outgoing=_outgoing(r),
+        from_name=r.str("outgoing.from_name", default="Support"),
+        accounts=_accounts(r),
+        categories=_categories(r),
+        resend_window_hours=r.number("classify.resend_window_hours", default=48, minimum=0),
+        send_not_a_report=r.bool("classify.send_not_a_report", default=True),
+        templates_dir=_templates_dir(r),
+        default_language=r.choice("templates.default_language", LANGUAGES, default="en"),
+        limits=Limits(
+            max_emails_per_recipient_per_day=r.int("limits.max_emails_per_recipient_per_day", default=5, minimum=1),
+            max_message_bytes=r.int("limits.max_message_bytes", default=25 * 1024 * 1024, minimum=1024),
+            max_attachments=r.int("limits.max_attachments", default=20, minimum=0),
+            max_attachment_bytes=r.int("limits.max_attachment_bytes", default=20 * 1024 * 1024, minimum=0),
+        ),
+        policy=_policy(r),
+        enforcement_command=tuple(r.list_of_str("enforcement.command", default=[])),
+        lock_path=db_path.with_name(db_path.name + ".lock"),
+    )
+    r.check_unknown()
+    return settings
+
+
+def _mailbox(r: "_Reader") -> MailboxSettings:
+    url = r.str("mailbox.url")
+    common = dict(
+        password_env=r.str("mailbox.password_env", default=""),
+        password_file=r.path("mailbox.password_file", default=None),
+        batch_size=r.int("mailbox.batch_size", default=50, minimum=1, maximum=5000),
+        timeout=r.number("mailbox.timeout", default=30, minimum=0.1),
+        done_action=r.choice("mailbox.done_action", ("move", "flag", "none"), default="move"),
+        done_folder=r.str("mailbox.done_folder", default="Processed"),
+        done_keyword=r.str("mailbox.done_keyword", default="AbuseIntakeDone"),
+        url=url,
+    )
+    if not re.fullmatch(r"[A-Za-z0-9_$]+", common["done_keyword"]):
+        raise ConfigError("mailbox.done_keyword", "must be letters, digits, '_' or '$' (an IMAP keyword atom)")
+    if url.startswith("maildir:"):
+        rest = url[len("maildir:"):]
+        if not rest:
+            raise ConfigError("mailbox.url", "maildir: needs a path, e.g. maildir:examples/mailbox")
+        return MailboxSettings(scheme="maildir", path=r.resolve(rest), **common)
+    parts = urlsplit(url)
+    defaults = {"imap": 143, "imap+starttls": 143, "imaps": 993}
+    if parts.scheme not in defaults:
+        raise ConfigError("mailbox.url", f"unsupported scheme {parts.scheme!r} (use imap://, imaps://, imap+starttls:// or maildir:PATH)")
+    if not parts.hostname:
+        raise ConfigError("mailbox.url", "missing host, e.g. imaps://support@obrolan.example@mail.example:993/INBOX")
+    if parts.password:
+        raise ConfigError("mailbox.url", "must not contain a password: use mailbox.password_env or mailbox.password_file")
+    try:
+        port = parts.port or defaults[parts.scheme]
+    except ValueError:
+        raise ConfigError("mailbox.url", "port is not a number") from None
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return MailboxSettings(
+        scheme=parts.scheme, host=parts.hostname, port=port,
+        user=unquote(parts.username or ""), folder=folder, **common,
+    )
+
+
+def _outgoing(r: "_Reader") -> OutgoingSettings:
+    url = r.str("outgoing.url", default="dir:outbox")
+    common = dict(
+        password_env=r.str("outgoing.password_env", default=""),
+        password_file=r.path("outgoing.password_file", default=None),
+        timeout=r.number("outgoing.timeout", default=30, minimum=0.1),
+        url=url,
+    )
+    if url.startswith("dir:"):
+        rest = url[len("dir:"):]
+        if not rest:
+            raise ConfigError("outgoing.url", "dir: needs a path, e.g. dir:outbox")
+        return OutgoingSettings(scheme="dir", path=r.resolve(rest), **common)
+    parts = urlsplit(url)
+    defaults = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+    if parts.scheme not in defaults:
+        raise ConfigError("outgoing.url", f"unsupported scheme {parts.scheme!r} (use smtp://, smtps://, smtp+starttls:// or dir:PATH)")
+    if not parts.hostname:
+        raise ConfigError("outgoing.url", "missing host, e.g. smtp+starttls://relay.example:587")
+    if parts.password:
+        raise ConfigError("outgoing.url", "must not contain a password: use outgoing.password_env or outgoing.password_file")
+    try:
+        port = parts.port or defaults[parts.scheme]
+    except ValueError:
+        raise ConfigError("outgoing.url", "port is not a number") from None
+    return OutgoingSettings(scheme=parts.scheme, host=parts.hostname, port=port,
+                            user=unquote(parts.username or ""), **common)
+
+
+def _accounts(r: "_Reader") -> AccountSettings:
+    pattern = r.str("accounts.handle_pattern", default=r"[A-Za-z][A-Za-z0-9._]{3,29}")
+    _compile("accounts.handle_pattern", pattern)
+    urls = tuple(r.list_of_str("accounts.profile_urls", default=[]))
+    for i, u in enumerate(urls):
+        rx = _compile(f"accounts.profile_urls[{i}]", u)
+        if "handle" not in rx.groupindex:
+            raise ConfigError(f"accounts.profile_urls[{i}]", "needs a named group (?P<handle>...)")
+    return AccountSettings(
+        handle_pattern=pattern,
+        labels=tuple(r.list_of_str("accounts.labels", default=[])),
+        profile_urls=urls,
+        not_handles=tuple(w.lower() for w in r.list_of_str("accounts.not_handles", default=[])),
+    )
+
+
+def _categories(r: "_Reader") -> dict[str, Category]:
+    table = r.table("categories")
+    if not table:
+        raise ConfigError("categories", "at least one category is required")
+    out = {}
+    for name in table:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"categories.{name}", "category names are lower-case words with '_'")
+        sev = r.choice(f"categories.{name}.severity", SEVERITIES)
+        words = tuple(w for w in r.list_of_str(f"categories.{name}.words", default=[]) if w.strip())
+        out[name] = Category(name=name, severity=sev, words=words)
+    if "other" not in out:
+        raise ConfigError("categories.other", "the catch-all category 'other' is required")
+    return out
+
+
+def _templates_dir(r: "_Reader") -> Path | None:
+    d = r.path("templates.dir", default=None)
+    if d is not None and not d.is_dir():
+        raise ConfigError("templates.dir", f"directory does not exist: {d}")
+    return d
+
+
+def _policy(r: "_Reader") -> PolicySettings:
+    ladder_table = r.table("policy.ladder")
+    default_ladder = {
+        "critical": ["ban"],
+        "high": ["restrict:30", "ban"],
+        "medium": ["restrict:7", "restrict:30", "ban"],
+        "low": ["warn", "restrict:7", "ban"],
+    }
+    ladder: dict[str, tuple[LadderStep, ...]] = {}
+    for sev in SEVERITIES:
+        key = f"policy.ladder.{sev}"
+        steps = r.list_of_str(key, default=default_ladder[sev])
+        if not steps:
+            raise ConfigError(key, "needs at least one step")
+        parsed = []
+        for i, s in enumerate(steps):
+            m = re.fullmatch(r"(warn|ban)|restrict:(\d+)", s.strip())
+            if not m:
+                raise ConfigError(f"{key}[{i}]", f"bad step {s!r}: use 'warn', 'restrict:DAYS' or 'ban'")
+            parsed.append(LadderStep("restrict", int(m.group(2))) if m.group(2) else LadderStep(m.group(1)))
+        ladder[sev] = tuple(parsed)
+    for extra in ladder_table:
+        if extra not in SEVERITIES:
+            raise ConfigError(f"policy.ladder.{extra}", f"unknown severity (use {', '.join(SEVERITIES)})")
+    return PolicySettings(
+        lookback_days=r.int("policy.lookback_days", default=365, minimum=1),
+        restrict_functions=tuple(r.list_of_str(
+            "policy.restrict_functions",
+            default=["message_new_contacts", "nearby_discovery", "post_status"])),
+        ladder=ladder,
+    )
+
+
+def _compile(key: str, pattern: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(key, f"bad regular expression: {exc}") from None
+
+
+def _read_secret(section: str, env: str, file: Path | None) -> str:
+    if env:
+        value = os.environ.get(env)
+        if value is not None:
+            return value
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{section}.password_file", f"cannot read {file}: {exc.strerror}") from None
+    if env:
+        raise ConfigError(f"{section}.password_env", f"environment variable {env} is not set")
+    return ""
+
+
+class _Reader:
+    """Typed look-ups by dotted key that remember which keys were used,
+    so unknown keys (typos) are reported instead of silently ignored."""
+
+    _MISSING = object()
+
+    def __init__(self, data: dict, base: Path):
+        self.data = data
+        self.base = base
+        self.used: set[str] = set()
+
+    def _get(self, key: str, default: Any):
+        node: Any = self.data
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict):
+                raise ConfigError(".".join(parts[:i]), "must be a table")
+            if part not in node:
+                if default is self._MISSING:
+                    raise ConfigError(key, "is required")
+                return default
+            node = node[part]
+        self.used.add(key)
+        return node
+
+    def table(self, key: str) -> dict:
+        v = self._get(key, {})
+        if not isinstance(v, dict):
+            raise ConfigError(key, "must be a table")
+        self.used.add(key)
+        return v
+
+    def str(self, key: str, default: Any = _MISSING) -> Any:
+        v = self._get(key, default)
+        if v is default and default is not self._MISSING:
+            return v
+        if not isinstance(v, str):
+            raise ConfigError(key, f"must be a string, got {type(v).__name__}")
+        return v
+
+    def email(self, key: str) -> str:
+        v = self.str(key).strip().lower()
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", v):
+            raise ConfigError(key, f"not an email address: {v!r}")
+        return v
+
+    def bool(self, key: str, default: Any = _MISSING) -> bool:
+        v = self._get(key, default)
+        if not isinstance(v, bool):
+            raise ConfigError(key, f"must be true or false, got {v!r}")
+        return v
+
+    def int(self, key: str, default: Any = _MISSING, minimum: int | None = None, maximum: int | None = None) -> int:
+        v = self._get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(key, f"must be a whole number, got {v!r}")
+        if minimum is not None and v < minimum:
+            raise ConfigError(key, f"must be at least {minimum}, got {v}")
+        if maximum is not None and v > maximum:
+            raise ConfigError(key, f"must be at most {maximum}, got {v}")
+        return v
+
+    def number(self, key: str, default: Any = _MISSING, minimum: float | None = None) -> float:
+        v = self._get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(key, f"must be a number, got {v!r}")
+        if minimum is not None and v < minimum:
+            raise ConfigError(key, f"must be at least {minimum}, got {v}")
+        return float(v)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> str:
+        v = self.str(key, default)
+        if v not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def list_of_str(self, key: str, default: Any = _MISSING) -> list[str]:
+        v = self._get(key, default)
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ConfigError(key, "must be a list of strings")
+        return v
+
+    def resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (self.base / path)
+
+    def path(self, key: str, default: Any = _MISSING) -> Path | None:
+        v = self._get(key, default)
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            raise ConfigError(key, f"must be a path string, got {type(v).__name__}")
+        return self.resolve(v)
+
+    def check_unknown(self) -> None:
+        """Report the first key present in the file that nothing read."""
+        def walk(node: dict, prefix: str):
+            for k, v in node.items():
+                key = f"{prefix}{k}"
+                if key in self.used and not isinstance(v, dict):
+                    continue
+                if isinstance(v, dict):
+                    yield from walk(v, key + ".")
+                elif key not in self.used:
+                    yield key
+        for key in walk(self.data, ""):
+            raise ConfigError(key, "unknown key (misspelt?)")

@@ -1,0 +1,72 @@
+"""Plain values passed between the stages of the flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where raw bytes came from: enough to mark them done on the server."""
+
+    mailbox: str  # e.g. "imap://support@host/INBOX" or "maildir:/path"
+    uidvalidity: int | None = None
+    uid: int | None = None
+    key: str | None = None  # maildir file name
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    data: bytes
+    source: Source
+    received_at: datetime | None = None  # server's INTERNALDATE or file mtime
+
+
+@dataclass
+class Attachment:
+    filename: str  # as the sender named it: data, never a path
+    content_type: str
+    payload: bytes
+    sha256: str = ""
+    skipped_reason: str = ""  # set when a limit kept it from being stored
+
+
+@dataclass
+class ParsedMessage:
+    """What parse/ makes of one email (no knowledge of accounts or cases)."""
+
+    message_id: str | None  # without angle brackets, as written
+    from_address: str | None  # lower-cased
+    from_name: str
+    reply_to: str | None
+    return_path: str | None  # None when absent; "" for the null path <>
+    subject: str  # decoded; may contain control characters (sanitise for headers)
+    date: datetime | None  # from the Date header, None when missing/absurd
+    received_date: datetime | None  # from the newest Received header
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: dict[str, str]  # lower-cased names of the headers robots.py looks at
+    text: str  # the sender's own words (text part, else HTML turned into text)
+    html_links: tuple[str, ...]  # href targets found in the HTML part
+    forwarded_text: str  # text of attached message/rfc822 parts, kept apart
+    attachments: list[Attachment] = field(default_factory=list)
+    content_type: str = "text/plain"
+    report_type: str | None = None  # multipart/report's report-type, lower-cased
+    arf: dict[str, str] | None = None  # message/feedback-report fields, lower-cased keys
+    defects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RobotVerdict:
+    kind: str  # auto_reply | bounce | bulk | loop | arf | no_sender
+    reason: str
+
+
+@dataclass
+class Extraction:
+    account_ids: list[str]
+    category: str | None  # None: no abuse words at all
+    severity: str | None
+    matched_words: list[str]
+    language: str | None  # "id" | "en" | None

@@ -1,0 +1,207 @@
+"""The schema, as an ordered list of migrations.
+
+PRAGMA user_version holds how many have run; opening a database applies the
+rest in one transaction. Append new migrations; never edit an applied one.
+Table and column names are meant to be read by people (Datasette, the
+sqlite-utils CLI).
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the whole first schema
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT,                 -- Message-ID without <>, as sent
+        raw_sha256 TEXT NOT NULL UNIQUE, -- raw bytes stored at data/raw/<sha256>.eml
+        size INTEGER NOT NULL,
+        mailbox TEXT NOT NULL,           -- where it was read from
+        uidvalidity INTEGER,
+        uid INTEGER,
+        received_at TEXT NOT NULL,       -- ISO 8601 UTC: Date header, else receive time
+        from_address TEXT,
+        from_name TEXT,
+        reporter TEXT,                   -- address any reply may go to; NULL = nobody
+        subject TEXT,
+        language TEXT,
+        kind TEXT NOT NULL,              -- report reply non_report robot duplicate resend quarantined
+        reason TEXT,                     -- why that kind (robot reason, error, duplicate of ...)
+        duplicate_of INTEGER REFERENCES messages(id),
+        text TEXT,                       -- the sender's own words
+        forwarded_text TEXT,             -- text of forwarded/attached messages
+        in_reply_to TEXT,
+        refs TEXT,                       -- JSON list of References ids
+        stored_at TEXT NOT NULL,
+        replayed_at TEXT
+    );
+    CREATE INDEX messages_message_id ON messages(message_id);
+    CREATE INDEX messages_reporter ON messages(reporter, received_at);
+    CREATE INDEX messages_kind ON messages(kind);
+
+    CREATE TABLE reports (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+        reporter TEXT,
+        received_at TEXT NOT NULL,
+        language TEXT,
+        category TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        account_ids TEXT NOT NULL,       -- JSON list, lower-case
+        matched_words TEXT NOT NULL,     -- JSON list
+        text_fingerprint TEXT NOT NULL,  -- normalised text, for resend detection
+        source TEXT NOT NULL DEFAULT 'email'  -- email | arf | reply
+    );
+    CREATE INDEX reports_reporter ON reports(reporter, received_at);
+
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,        -- OB-000123
+        account_id TEXT,                 -- NULL while needs_info
+        status TEXT NOT NULL,            -- open | needs_info | decided
+        category TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        severity_rank INTEGER NOT NULL,  -- 4 critical .. 1 low, for ordering
+        reporters INTEGER NOT NULL DEFAULT 0,
+        reports INTEGER NOT NULL DEFAULT 0,
+        opened_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        assignee TEXT,
+        decided_at TEXT,
+        decided_by TEXT,
+        decision TEXT,                   -- violation | no_violation
+        decision_category TEXT,
+        decision_severity TEXT,
+        decision_note TEXT,
+        referral INTEGER NOT NULL DEFAULT 0  -- flagged for law enforcement
+    );
+    -- One open case per account: the grouping rule, enforced by the database.
+    CREATE UNIQUE INDEX cases_one_open_per_account ON cases(account_id)
+        WHERE status = 'open' AND account_id IS NOT NULL;
+    CREATE INDEX cases_queue ON cases(status, severity_rank DESC, reporters DESC, opened_at);
+    CREATE INDEX cases_account ON cases(account_id);
+
+    CREATE TABLE case_reports (
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        report_id INTEGER NOT NULL REFERENCES reports(id),
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (case_id, report_id)
+    );
+    CREATE INDEX case_reports_report ON case_reports(report_id);
+
+    CREATE TABLE case_reporters (
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        reporter TEXT NOT NULL,
+        language TEXT,
+        message_id TEXT,                 -- the reporter's first message, for threading
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (case_id, reporter)
+    );
+
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        sha256 TEXT,                     -- stored at data/attachments/<sha256>; NULL if skipped
+        filename TEXT,                   -- as sent: data, never a path
+        content_type TEXT,
+        size INTEGER NOT NULL,
+        skipped_reason TEXT
+    );
+    CREATE INDEX attachments_message ON attachments(message_id);
+
+    CREATE TABLE mailbox_cursors (
+        mailbox TEXT PRIMARY KEY,
+        uidvalidity INTEGER,
+        last_uid INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,              -- ack needs_info outcome_actioned outcome_no_violation not_a_report
+        recipient TEXT NOT NULL,
+        language TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body_text TEXT NOT NULL,
+        body_html TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE, -- ours, without <>
+        in_reply_to TEXT,
+        refs TEXT,
+        case_refs TEXT NOT NULL,         -- JSON list
+        dedupe_key TEXT NOT NULL UNIQUE,
+        source_message INTEGER REFERENCES messages(id),
+        status TEXT NOT NULL,            -- pending held sent failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX outbox_status ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_recipient ON outbox(recipient, sent_at);
+
+    -- (kind, case, recipient) is unique: nothing about a case is queued twice.
+    CREATE TABLE outbox_cases (
+        outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        kind TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        PRIMARY KEY (outbox_id, case_id),
+        UNIQUE (kind, case_id, recipient)
+    );
+
+    CREATE TABLE delivery_attempts (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+        at TEXT NOT NULL,
+        result TEXT NOT NULL,            -- sent temporary permanent
+        detail TEXT
+    );
+
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,             -- staff name, or 'system'
+        action TEXT NOT NULL,
+        case_id INTEGER REFERENCES cases(id),
+        account_id TEXT,
+        detail TEXT                      -- JSON
+    );
+    CREATE INDEX audit_case ON audit_log(case_id);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+    CREATE TABLE sanctions (
+        id INTEGER PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        action TEXT NOT NULL,            -- warn restrict ban
+        functions TEXT NOT NULL,         -- JSON list (restrict only)
+        starts_at TEXT NOT NULL,
+        until TEXT,                      -- NULL: permanent (ban) or instant (warn)
+        category TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        rule TEXT NOT NULL,              -- which ladder step fired
+        violation_number INTEGER NOT NULL,
+        decided_by TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        revoked_at TEXT,
+        revoked_by TEXT,
+        revoke_note TEXT,
+        enforcement_status TEXT NOT NULL DEFAULT 'none',  -- none pending done failed
+        enforcement_attempts INTEGER NOT NULL DEFAULT 0,
+        enforcement_error TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX sanctions_account ON sanctions(account_id, starts_at);
+
+    CREATE TABLE poll_runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        mailbox TEXT NOT NULL,
+        counts TEXT,                     -- JSON summary
+        error TEXT
+    );
+    """,
+]
