@@ -1,0 +1,3 @@
+"""Placeholder until the commands of this area land."""
+
+COMMANDS: list = []

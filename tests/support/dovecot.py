@@ -1,0 +1,1 @@
+"""Dovecot IMAP server fixtures (filled in by the IMAP work)."""

@@ -1,0 +1,1 @@
+"""aiosmtpd SMTP server fixtures (filled in by the email work)."""
