@@ -79,3 +79,9 @@ class TemplateError(IntakeError):
     """A template is missing or failed to render."""
 
     exit_code = EX_CONFIG
+
+
+class ReplayError(IntakeError):
+    """A quarantined message failed again on replay; it stays quarantined."""
+
+    exit_code = EX_DATAERR

@@ -1,3 +1,129 @@
-"""Placeholder until the commands of this area land."""
+"""`abuse-intake cases ...`: the triage queue and one case in full."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from ..config import SEVERITIES
+from ..errors import NotFoundError
+from ..store import cases as case_store
+from ..store import messages as msg_store
+from ..store.blobs import BlobStore
+from .common import App, echo_json, echo_table, pass_app
+
+LIST_KEYS = ("ref", "status", "account_id", "category", "severity", "reporters", "reports",
+             "opened_at", "updated_at", "assignee")
+
+
+@click.group()
+def cases() -> None:
+    """The case queue: list, show, and (see `decide`) decide.
+
+    \b
+    Example:
+      abuse-intake cases list --status all --json
+    """
+
+
+@cases.command("list")
+@click.option("--status", type=click.Choice(["open", "needs_info", "decided", "merged", "all"]), default="open",
+              show_default=True, help="Which cases.")
+@click.option("--category", help="Only this violation category.")
+@click.option("--severity", type=click.Choice(SEVERITIES), help="Only this severity.")
+@click.option("--account", help="Only cases about this account ID.")
+@click.option("--assignee", help="Only cases assigned to this person.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of case objects.")
+@pass_app
+def list_cases(app: App, status, category, severity, account, assignee, as_json) -> None:
+    """Every matching case, most urgent first: severity, then reporters, then age.
+
+    \b
+    Example:
+      abuse-intake cases list --severity critical
+    """
+    rows = case_store.list_cases(app.db, status=status, category=category, severity=severity,
+                                 account_id=account, assignee=assignee)
+    out = [{k: r[k] for k in LIST_KEYS} for r in rows]
+    if as_json:
+        echo_json(out)
+    else:
+        echo_table(out, ("ref", "status", "severity", "category", "account_id", "reporters", "reports",
+                         "opened_at", "assignee"), empty="no cases")
+
+
+def case_details(app: App, ref: str) -> dict:
+    """The case, its reports and evidence paths, as one JSON-able dict."""
+    db = app.db
+    case = case_store.case_by_ref(db, ref)
+    if case is None:
+        raise NotFoundError(f"no case {ref}")
+    blobs = BlobStore(app.settings.data_dir)
+    reports = []
+    for r in case_store.reports_of_case(db, case["id"]):
+        attachments = [
+            {"filename": a["filename"], "content_type": a["content_type"], "size": a["size"],
+             "sha256": a["sha256"], "skipped_reason": a["skipped_reason"],
+             "path": str(blobs.attachment_path(a["sha256"])) if a["sha256"] else None}
+            for a in msg_store.attachments_of(db, r["message_row"])
+        ]
+        reports.append({
+            "message_id": r["message_id"], "reporter": r["reporter"], "received_at": r["received_at"],
+            "language": r["language"], "category": r["category"], "severity": r["severity"],
+            "account_ids": r["account_ids"], "matched_words": r["matched_words"], "source": r["source"],
+            "subject": r["subject"], "text": r["text"], "forwarded_text": r["forwarded_text"] or "",
+            "raw_path": str(blobs.raw_path(r["raw_sha256"])), "attachments": attachments,
+        })
+    out = {k: case[k] for k in (*LIST_KEYS, "decision", "decision_category", "decision_severity",
+                                 "decided_at", "decided_by", "decision_note", "referral")}
+    out["referral"] = bool(out["referral"])
+    out["reporter_addresses"] = [r["reporter"] for r in case_store.reporters_of_case(db, case["id"])]
+    out["reports_detail"] = reports
+    return out
+
+
+@cases.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="The case as one JSON object.")
+@pass_app
+def show_case(app: App, ref: str, as_json: bool) -> None:
+    """One case: its reports with text and evidence files.
+
+    \b
+    Example:
+      abuse-intake cases show OB-000001
+    """
+    data = case_details(app, ref)
+    if as_json:
+        data = dict(data)
+        data["reports"] = data.pop("reports_detail")
+        data["report_count"] = len(data["reports"])
+        echo_json(data)
+        return
+    click.echo(f"{data['ref']}  {data['status']}  {data['severity']}/{data['category']}  "
+               f"account: {data['account_id'] or '(none yet)'}")
+    click.echo(f"opened {data['opened_at']}  updated {data['updated_at']}  "
+               f"{data['reporters']} reporter(s), {data['reports']} report(s)"
+               + (f"  assigned to {data['assignee']}" if data["assignee"] else ""))
+    if data["decision"]:
+        click.echo(f"decision: {data['decision']} ({data['decision_category'] or '-'}) by "
+                   f"{data['decided_by']} at {data['decided_at']}")
+    for i, r in enumerate(data["reports_detail"], 1):
+        click.echo("")
+        click.echo(f"--- report {i}: {r['reporter'] or '(no reply address)'}  {r['received_at']}  "
+                   f"lang={r['language'] or '-'}  {r['category']}  accounts={','.join(r['account_ids']) or '-'}")
+        click.echo(f"subject: {_printable(r['subject'] or '')}")
+        click.echo(_printable(r["text"] or "", keep_newlines=True).strip())
+        if r["forwarded_text"]:
+            click.echo("[forwarded message]")
+            click.echo(_printable(r["forwarded_text"], keep_newlines=True).strip()[:2000])
+        click.echo(f"raw: {r['raw_path']}")
+        for a in r["attachments"]:
+            click.echo(f"attachment: {_printable(a['filename'] or '-')} ({a['content_type']}, {a['size']} bytes)"
+                       f" -> {a['path'] or 'not stored: ' + (a['skipped_reason'] or '')}")
+
+
+def _printable(text: str, keep_newlines: bool = False) -> str:
+    return "".join(ch if ch.isprintable() or (keep_newlines and ch in "\n\t") else " " for ch in text)
+
+
+COMMANDS = [cases]

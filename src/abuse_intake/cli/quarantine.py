@@ -1,3 +1,66 @@
-"""Placeholder until the commands of this area land."""
+"""`abuse-intake quarantine ...`: messages that failed processing, and replay."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from .. import pipeline
+from ..store import messages as msg_store
+from ..store.blobs import BlobStore
+from .common import App, echo_json, echo_table, pass_app
+
+
+@click.group()
+def quarantine() -> None:
+    """Messages that could not be processed; their raw bytes are kept.
+
+    \b
+    Example:
+      abuse-intake quarantine list
+    """
+
+
+@quarantine.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@pass_app
+def list_quarantine(app: App, as_json: bool) -> None:
+    """Quarantined messages with the error that stopped them and the raw file.
+
+    \b
+    Example:
+      abuse-intake quarantine list --json
+    """
+    blobs = BlobStore(app.settings.data_dir)
+    rows = []
+    for r in msg_store.list_messages(app.db, "quarantined"):
+        full = msg_store.get_message(app.db, r["id"])
+        rows.append({"id": r["id"], "received_at": r["received_at"], "from": full["from_address"],
+                     "reason": r["reason"], "raw_path": str(blobs.raw_path(full["raw_sha256"]))})
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ("id", "received_at", "reason", "raw_path"), empty="quarantine is empty")
+
+
+@quarantine.command("replay")
+@click.argument("message_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_app
+def replay(app: App, message_id: int, as_json: bool) -> None:
+    """Process a quarantined message again (after a fix or a config change).
+
+    \b
+    Example:
+      abuse-intake quarantine replay 42
+    """
+    outcome = pipeline.replay(app.db, app.settings, message_id)
+    out = {"id": outcome.message_row, "kind": outcome.kind, "reason": outcome.reason,
+           "case_refs": outcome.case_refs}
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"message {message_id} is now {outcome.kind} (id {outcome.message_row})"
+                   + (f": {', '.join(outcome.case_refs)}" if outcome.case_refs else ""))
+
+
+COMMANDS = [quarantine]

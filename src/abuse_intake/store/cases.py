@@ -1,0 +1,169 @@
+"""SQL for cases: grouping reports by account, the queue, and case details."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from ..config import SEVERITY_RANK
+from .db import iso
+from .messages import _all, _one
+
+CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "reporters", "reports",
+                "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral")
+
+
+def open_case_for(db, account_id: str) -> dict | None:
+    return _one(db, "SELECT id, ref, account_id, status, severity_rank FROM cases "
+                    "WHERE account_id = ? AND status = 'open'", (account_id,))
+
+
+def create_case(db, *, prefix: str, account_id: str | None, category: str, severity: str, at: str) -> dict:
+    status = "open" if account_id else "needs_info"
+    # The ref is derived from the row id, which exists only after the insert.
+    cur = db.execute(
+        "INSERT INTO cases (ref, account_id, status, category, severity, severity_rank, opened_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        (f"tmp-{uuid.uuid4().hex}", account_id, status, category, severity, SEVERITY_RANK[severity], at, at),
+    )
+    case_id = cur.lastrowid
+    ref = f"{prefix}-{case_id:06d}"
+    db.execute("UPDATE cases SET ref = ? WHERE id = ?", (ref, case_id))
+    return {"id": case_id, "ref": ref, "account_id": account_id, "status": status}
+
+
+def link_report(db, *, case_id: int, report_id: int, reporter: str | None, language: str | None,
+                reporter_message_id: str | None, category: str, severity: str, at: str) -> None:
+    """Attach a report to a case and refresh the case's summary columns."""
+    db.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) VALUES (?,?,?)",
+               (case_id, report_id, at))
+    if reporter:
+        db.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
+                   "VALUES (?,?,?,?,?)", (case_id, reporter, language, reporter_message_id, at))
+    rank = SEVERITY_RANK[severity]
+    # The most severe report sets the case's category and severity.
+    db.execute(
+        "UPDATE cases SET "
+        " category = CASE WHEN ? > severity_rank THEN ? ELSE category END,"
+        " severity = CASE WHEN ? > severity_rank THEN ? ELSE severity END,"
+        " severity_rank = MAX(severity_rank, ?),"
+        " reports = (SELECT COUNT(*) FROM case_reports WHERE case_id = ?),"
+        " reporters = (SELECT COUNT(*) FROM case_reporters WHERE case_id = ?),"
+        " updated_at = MAX(updated_at, ?) "
+        "WHERE id = ?",
+        (rank, category, rank, severity, rank, case_id, case_id, at, case_id),
+    )
+
+
+def case_by_ref(db, ref: str) -> dict | None:
+    return _one(db, "SELECT * FROM cases WHERE ref = ?", (ref.strip().upper(),))
+
+
+def case_by_id(db, case_id: int) -> dict | None:
+    return _one(db, "SELECT * FROM cases WHERE id = ?", (case_id,))
+
+
+def is_case_reporter(db, case_id: int, reporter: str) -> bool:
+    return _one(db, "SELECT 1 AS x FROM case_reporters WHERE case_id = ? AND reporter = ?",
+                (case_id, reporter)) is not None
+
+
+def cases_by_refs(db, refs: list[str]) -> list[dict]:
+    if not refs:
+        return []
+    marks = ",".join("?" for _ in refs)
+    return _all(db, f"SELECT id, ref, account_id, status FROM cases WHERE ref IN ({marks})", refs)
+
+
+def cases_by_outgoing_message_ids(db, message_ids: list[str]) -> list[dict]:
+    """Cases named by one of our sent emails (for replies that keep the thread but not the tag)."""
+    if not message_ids:
+        return []
+    marks = ",".join("?" for _ in message_ids)
+    return _all(
+        db,
+        "SELECT DISTINCT c.id, c.ref, c.account_id, c.status FROM outbox o "
+        "JOIN outbox_cases oc ON oc.outbox_id = o.id JOIN cases c ON c.id = oc.case_id "
+        f"WHERE o.message_id IN ({marks}) ORDER BY c.id",
+        message_ids,
+    )
+
+
+def attach_account(db, case_id: int, account_id: str, at: str) -> None:
+    db.execute("UPDATE cases SET account_id = ?, status = 'open', updated_at = ? WHERE id = ?",
+               (account_id, at, case_id))
+
+
+def move_reports(db, from_case: int, to_case: int, at: str) -> None:
+    """Fold a needs_info case into the account's open case (its reporters and reports join)."""
+    db.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) "
+               "SELECT ?, report_id, added_at FROM case_reports WHERE case_id = ?", (to_case, from_case))
+    db.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
+               "SELECT ?, reporter, language, message_id, added_at FROM case_reporters WHERE case_id = ?",
+               (to_case, from_case))
+    db.execute(
+        "UPDATE cases SET status = 'merged', decision = 'merged', decided_at = ?, "
+        "decision_note = (SELECT ref FROM cases WHERE id = ?) WHERE id = ?",
+        (at, to_case, from_case))
+    db.execute(
+        "UPDATE cases SET reports = (SELECT COUNT(*) FROM case_reports WHERE case_id = ?),"
+        " reporters = (SELECT COUNT(*) FROM case_reporters WHERE case_id = ?), updated_at = ? WHERE id = ?",
+        (to_case, to_case, at, to_case))
+
+
+def raise_severity(db, case_id: int, category: str, severity: str) -> None:
+    rank = SEVERITY_RANK[severity]
+    db.execute("UPDATE cases SET category = ?, severity = ?, severity_rank = ? "
+               "WHERE id = ? AND severity_rank < ?", (category, severity, rank, case_id, rank))
+
+
+# -- queue -------------------------------------------------------------------
+
+def list_cases(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
+               account_id: str | None = None, assignee: str | None = None) -> list[dict]:
+    """The triage queue: most severe first, then most reporters, then oldest."""
+    where, params = [], []
+    if status != "all":
+        where.append("status = ?")
+        params.append(status)
+    for column, value in (("category", category), ("severity", severity),
+                          ("account_id", account_id and account_id.lower()), ("assignee", assignee)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _all(
+        db,
+        f"SELECT {', '.join(CASE_COLUMNS)} FROM cases {clause} "
+        "ORDER BY severity_rank DESC, reporters DESC, opened_at, id",
+        params,
+    )
+
+
+def reports_of_case(db, case_id: int) -> list[dict]:
+    rows = _all(
+        db,
+        "SELECT r.id AS report_id, m.id AS message_row, m.message_id, r.reporter, r.received_at, r.language, "
+        "r.category, r.severity, r.account_ids, r.matched_words, r.source, m.subject, m.text, "
+        "m.forwarded_text, m.raw_sha256 FROM case_reports cr JOIN reports r ON r.id = cr.report_id "
+        "JOIN messages m ON m.id = r.message_id WHERE cr.case_id = ? ORDER BY r.received_at, r.id",
+        (case_id,),
+    )
+    for r in rows:
+        r["account_ids"] = json.loads(r["account_ids"])
+        r["matched_words"] = json.loads(r["matched_words"])
+    return rows
+
+
+def reporters_of_case(db, case_id: int) -> list[dict]:
+    return _all(db, "SELECT reporter, language, message_id, added_at FROM case_reporters "
+                    "WHERE case_id = ? ORDER BY added_at, reporter", (case_id,))
+
+
+def count_cases(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+
+
+def touch(db, case_id: int, at: str) -> None:
+    db.execute("UPDATE cases SET updated_at = MAX(updated_at, ?) WHERE id = ?", (at, case_id))
+
