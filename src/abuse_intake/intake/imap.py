@@ -1,0 +1,238 @@
+"""Read one IMAP folder by UID cursor (imapclient).
+
+Pitfalls handled here (measured, see shared/NOTES.md):
+- fetch() with a string range raises *after* the server ran the command, so
+  only explicit integer UID lists from search() are fetched, in chunks.
+- `UID N:*` returns the highest message even when its UID < N: filter.
+- BODY.PEEK[] keeps messages unseen until they are committed and marked done.
+- a read timeout is a plain TimeoutError, not an IMAPClientError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import socket
+import ssl
+from datetime import datetime, timezone
+from typing import Iterator
+from urllib.parse import quote
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from ..config import MailboxSettings
+from ..errors import ConfigError, MailboxError
+from ..models import RawMessage, Source
+from .base import Cursor
+
+SEEN = b"\\Seen"
+DELETED = b"\\Deleted"
+# Dovecot answers "BAD Too long argument" at 20,000 UIDs; stay far below.
+MAX_UIDS_PER_COMMAND = 1000
+
+# Everything the network, TLS or the server can throw at us.
+_TRANSPORT_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, TimeoutError, socket.timeout,
+                     ssl.SSLError, ssl.CertificateError, EOFError)
+
+
+def source_name(settings: MailboxSettings) -> str:
+    """The cursor key. Transport (imap/imaps/starttls) is not part of a folder's identity."""
+    user = quote(settings.user, safe="")
+    return f"imap://{user}@{settings.host.lower()}:{settings.port}/{settings.folder}"
+
+
+class ImapSource:
+    """One IMAP folder as a MailSource. Use as a context manager."""
+
+    def __init__(self, settings: MailboxSettings, password: str):
+        if settings.scheme not in ("imap", "imaps", "imap+starttls"):
+            raise ConfigError("mailbox.url", f"not an IMAP URL: {settings.url!r}")
+        if settings.done_action == "move" and settings.done_folder == settings.folder:
+            raise ConfigError("mailbox.done_folder", "must differ from the folder that is read")
+        self.settings = settings
+        self.name = source_name(settings)
+        self._password = password
+        self._client: IMAPClient | None = None
+        self._uidvalidity: int | None = None
+        self._use_move = False  # set from CAPABILITY at connect
+
+    # ------------------------------------------------------------ connection
+
+    def __enter__(self) -> "ImapSource":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> None:
+        s = self.settings
+        with self._errors("connect"):
+            context = ssl.create_default_context() if s.scheme != "imap" else None
+            client = IMAPClient(s.host, port=s.port, use_uid=True, ssl=s.scheme == "imaps",
+                                ssl_context=context, timeout=s.timeout)
+            self._client = client
+            client.normalise_times = False  # keep INTERNALDATE's offset; we convert to UTC
+            if s.scheme == "imap+starttls":
+                client.starttls(context)
+        try:
+            self._client.login(s.user, self._password)
+        except LoginError as exc:
+            # from None: the exception chain never carries the LOGIN command into logs
+            raise MailboxError(f"{self._where()}: login as {s.user!r} refused: {self._reason(exc)}") from None
+        except _TRANSPORT_ERRORS as exc:
+            raise MailboxError(f"{self._where()}: login failed: {self._reason(exc)}") from None
+        with self._errors(f"open folder {s.folder!r}"):
+            self._use_move = self._client.has_capability("MOVE")
+            info = self._client.select_folder(s.folder)  # read-write: marking needs it
+            self._uidvalidity = int(info[b"UIDVALIDITY"]) if b"UIDVALIDITY" in info else None
+        if s.done_action == "move":
+            with self._errors(f"create folder {s.done_folder!r}"):
+                if not self._client.folder_exists(s.done_folder):
+                    self._client.create_folder(s.done_folder)
+
+    def close(self) -> None:
+        """Log out; never raises (called on error paths too)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001  (a dead connection cannot log out: just drop it)
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    # ------------------------------------------------------------ MailSource
+
+    def uidvalidity(self) -> int | None:
+        self._require()
+        return self._uidvalidity
+
+    def leftovers(self, cursor: Cursor) -> list[Source]:
+        s = self.settings
+        if cursor.last_uid <= 0 or s.done_action == "none" or not self._same_validity(cursor):
+            return []
+        criteria: list = ["UID", f"1:{cursor.last_uid}"]
+        if s.done_action == "flag":
+            criteria += ["UNKEYWORD", s.done_keyword]
+        with self._errors("search"):
+            uids = self._require().search(criteria)
+        return [self._source(u) for u in sorted(u for u in uids if u <= cursor.last_uid)]
+
+    def fetch_new(self, cursor: Cursor, limit: int | None) -> Iterator[list[RawMessage]]:
+        client = self._require()
+        if limit is not None and limit <= 0:
+            return
+        with self._errors("search"):
+            found = client.search(["UID", f"{cursor.last_uid + 1}:*"])
+        uids = sorted(u for u in found if u > cursor.last_uid)  # N:* always returns the last one
+        if limit is not None:
+            uids = uids[:limit]
+        size = max(1, min(self.settings.batch_size, MAX_UIDS_PER_COMMAND))
+        for i in range(0, len(uids), size):
+            batch = self._fetch(uids[i:i + size])
+            if batch:
+                yield batch
+
+    def mark_done(self, sources: list[Source]) -> None:
+        s = self.settings
+        if s.done_action == "none":
+            return
+        uids = sorted({src.uid for src in sources if self._ours(src)})
+        if not uids:
+            return
+        client = self._require()
+        for i in range(0, len(uids), MAX_UIDS_PER_COMMAND):
+            chunk = uids[i:i + MAX_UIDS_PER_COMMAND]
+            if s.done_action == "flag":
+                with self._errors("flag messages done"):
+                    client.add_flags(chunk, [SEEN, s.done_keyword.encode("ascii")], silent=True)
+            elif self._use_move:
+                with self._errors(f"move messages to {s.done_folder!r}"):
+                    client.move(chunk, s.done_folder)
+            else:
+                with self._errors(f"copy messages to {s.done_folder!r}"):
+                    client.copy(chunk, s.done_folder)
+                    client.add_flags(chunk, [DELETED], silent=True)
+                    if client.has_capability("UIDPLUS"):
+                        client.uid_expunge(chunk)
+                    else:  # RFC 3501 EXPUNGE also removes others' \Deleted mail: the only option left
+                        client.expunge()
+
+    # ------------------------------------------------------------ helpers
+
+    def _fetch(self, uids: list[int]) -> list[RawMessage]:
+        with self._errors("fetch"):
+            resp = self._require().fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        out = []
+        for uid in uids:
+            item = resp.get(uid)
+            if item is None:
+                continue  # expunged by someone else since the search: nothing to read
+            data = item.get(b"BODY[]")
+            if data is None:
+                # Skipping would move the cursor past an unread message: fail, retry later.
+                raise MailboxError(f"{self._where()}: server returned no body for UID {uid}")
+            out.append(RawMessage(data=bytes(data), source=self._source(uid),
+                                  received_at=_utc(item.get(b"INTERNALDATE"))))
+        return out
+
+    def _source(self, uid: int) -> Source:
+        return Source(mailbox=self.name, uidvalidity=self._uidvalidity, uid=uid)
+
+    def _same_validity(self, cursor: Cursor) -> bool:
+        return cursor.uidvalidity is None or cursor.uidvalidity == self._uidvalidity
+
+    def _ours(self, src: Source) -> bool:
+        # A UID from another UIDVALIDITY names a different message now: never touch it.
+        return (src.mailbox == self.name and src.uid is not None
+                and src.uidvalidity == self._uidvalidity)
+
+    def _require(self) -> IMAPClient:
+        if self._client is None:
+            raise MailboxError(f"{self._where()}: not connected")
+        return self._client
+
+    def _where(self) -> str:
+        return f"imap {self.settings.host}:{self.settings.port}"
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, (TimeoutError, socket.timeout)):
+            text = f"no answer within {self.settings.timeout:g} s"
+        elif isinstance(exc, ConnectionRefusedError):
+            text = "connection refused"
+        elif isinstance(exc, ssl.SSLCertVerificationError):
+            text = f"TLS certificate not trusted ({exc.verify_message})"
+        elif isinstance(exc, OSError) and exc.strerror:
+            text = exc.strerror
+        else:
+            text = str(exc) or type(exc).__name__
+        text = " ".join(text.split())  # one line
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    @contextlib.contextmanager
+    def _errors(self, action: str):
+        """Turn every transport/server error into one MailboxError line."""
+        try:
+            yield
+        except MailboxError:
+            raise
+        except _TRANSPORT_ERRORS as exc:
+            raise MailboxError(f"{self._where()}: {action} failed: {self._reason(exc)}") from exc
+
+
+def _utc(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    # A naive INTERNALDATE is local time (astimezone assumes so).
+    return value.astimezone(timezone.utc)

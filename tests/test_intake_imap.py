@@ -1,0 +1,360 @@
+"""ImapSource against a real Dovecot (tests/support/dovecot.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from abuse_intake import config
+from abuse_intake.errors import ConfigError, MailboxError
+from abuse_intake.intake.base import Cursor, MailSource
+from abuse_intake.intake.imap import ImapSource, source_name
+from abuse_intake.models import Source
+
+KEYWORD = "AbuseIntakeDone"
+
+
+def message(i: int, extra: bytes = b"") -> bytes:
+    """A CRLF message (Dovecot returns exactly the bytes appended when they are CRLF)."""
+    return (
+        f"From: Pelapor {i} <pelapor{i}@example.net>\r\n"
+        f"To: support@obrolan.example\r\n"
+        f"Subject: Laporan akun nomor {i}\r\n"
+        f"Message-ID: <m{i}@example.net>\r\n"
+        f"Date: Mon, 03 Jun 2024 10:00:00 +0700\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: 8bit\r\n"
+        f"\r\n"
+        f"Tolong cek akun @penipu{i}, dia minta transfer dp dulu. Terima kasih — ü\r\n"
+    ).encode("utf-8") + extra
+
+
+def settings_for(server, **changes) -> config.MailboxSettings:
+    base = config.MailboxSettings(
+        scheme="imap", host=server.host, port=server.port, user=server.user, folder="INBOX",
+        batch_size=50, timeout=5, done_action="move", done_folder="Processed",
+        done_keyword=KEYWORD, url=server.url,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def source(server, password: str | None = None, **changes) -> ImapSource:
+    return ImapSource(settings_for(server, **changes), server.password if password is None else password)
+
+
+def fetch_all(src: ImapSource, cursor: Cursor, limit: int | None = None):
+    return [batch for batch in src.fetch_new(cursor, limit)]
+
+
+def uids_of(batches) -> list[int]:
+    return [m.source.uid for batch in batches for m in batch]
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def test_fetch_new_batches_in_uid_order_with_identical_bytes_and_leaves_them_unseen(dovecot):
+    raws = [message(i) for i in range(7)]
+    dovecot.append_many(raws)
+    with source(dovecot, batch_size=3) as src:
+        validity = src.uidvalidity()
+        batches = fetch_all(src, Cursor(validity, 0))
+
+    assert [len(b) for b in batches] == [3, 3, 1]
+    got = [m for b in batches for m in b]
+    assert [m.data for m in got] == raws
+    uids = uids_of(batches)
+    assert uids == sorted(uids) and len(set(uids)) == 7
+    assert uids == dovecot.uids()
+    for m in got:
+        assert m.source == Source(mailbox=src.name, uidvalidity=validity, uid=m.source.uid)
+    flags = dovecot.fetch_flags("INBOX")
+    assert all(b"\\Seen" not in f for f in flags.values()), flags
+
+
+def test_received_at_is_the_internaldate_in_utc(dovecot):
+    when = datetime(2024, 6, 3, 17, 30, 5, tzinfo=timezone(timedelta(hours=7)))
+    dovecot.append(message(1), when=when)
+    with source(dovecot) as src:
+        [[msg]] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+    assert msg.received_at == when
+    assert msg.received_at.utcoffset() == timedelta(0)
+    assert msg.received_at.hour == 10
+
+
+def test_cursor_at_the_last_uid_returns_nothing(dovecot):
+    """`UID N:*` answers with the highest message even when its UID < N."""
+    dovecot.append_many(message(i) for i in range(3))
+    last = dovecot.uids()[-1]
+    with source(dovecot) as src:
+        v = src.uidvalidity()
+        assert fetch_all(src, Cursor(v, last)) == []
+        assert fetch_all(src, Cursor(v, last + 10)) == []
+        assert uids_of(fetch_all(src, Cursor(v, last - 1))) == [last]
+
+
+def test_cursor_in_the_middle_returns_only_newer(dovecot):
+    dovecot.append_many(message(i) for i in range(6))
+    uids = dovecot.uids()
+    with source(dovecot, batch_size=2) as src:
+        assert uids_of(fetch_all(src, Cursor(src.uidvalidity(), uids[2]))) == uids[3:]
+
+
+def test_limit_caps_the_total_across_batches(dovecot):
+    dovecot.append_many(message(i) for i in range(7))
+    uids = dovecot.uids()
+    with source(dovecot, batch_size=3) as src:
+        v = src.uidvalidity()
+        batches = fetch_all(src, Cursor(v, 0), limit=4)
+        assert [len(b) for b in batches] == [3, 1]
+        assert uids_of(batches) == uids[:4]
+        assert fetch_all(src, Cursor(v, 0), limit=0) == []
+        assert uids_of(fetch_all(src, Cursor(v, uids[3]), limit=100)) == uids[4:]
+
+
+def test_empty_folder_yields_no_batches(dovecot):
+    with source(dovecot) as src:
+        assert fetch_all(src, Cursor(src.uidvalidity(), 0)) == []
+        assert src.leftovers(Cursor(src.uidvalidity(), 0)) == []
+
+
+def test_large_mailbox_in_batches_of_100(dovecot):
+    raws = [message(i) for i in range(300)]
+    dovecot.append_many(raws)
+    with source(dovecot, batch_size=100) as src:
+        sizes, got = [], []
+        for batch in src.fetch_new(Cursor(src.uidvalidity(), 0), None):
+            sizes.append(len(batch))
+            got.extend(m.data for m in batch)
+            src.mark_done([m.source for m in batch])
+    assert sizes == [100, 100, 100]
+    assert got == raws
+    assert dovecot.folder_count("INBOX") == 0
+    assert dovecot.folder_count("Processed") == 300
+
+
+# ---------------------------------------------------------------- marking done
+
+
+def test_mark_done_move_puts_messages_in_the_done_folder(dovecot):
+    raws = [message(i) for i in range(4)]
+    dovecot.append_many(raws)
+    with source(dovecot) as src:
+        [batch] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+        src.mark_done([m.source for m in batch[:3]])
+    assert dovecot.uids("INBOX") == [batch[3].source.uid]
+    assert dovecot.folder_count("Processed") == 3
+    assert sorted(dovecot.fetch_bodies("Processed").values()) == sorted(raws[:3])
+
+
+def test_mark_done_copy_fallback_when_server_lacks_move(dovecot):
+    dovecot.append_many(message(i) for i in range(3))
+    with source(dovecot) as src:
+        src._use_move = False  # Dovecot has MOVE; exercise the COPY + \Deleted + UID EXPUNGE path on it
+        [batch] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+        src.mark_done([m.source for m in batch[:2]])
+    assert dovecot.uids("INBOX") == [batch[2].source.uid]
+    assert dovecot.folder_count("Processed") == 2
+    assert all(b"\\Deleted" not in f for f in dovecot.fetch_flags("Processed").values())
+
+
+def test_missing_done_folder_is_created(dovecot):
+    dovecot.append(message(1))
+    with source(dovecot, done_folder="Abuse Handled") as src:
+        [batch] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+        src.mark_done([m.source for m in batch])
+    assert dovecot.folder_count("Abuse Handled") == 1
+    assert dovecot.uids("INBOX") == []
+
+
+def test_mark_done_flag_sets_seen_and_keyword_and_keeps_messages(dovecot):
+    dovecot.append_many(message(i) for i in range(3))
+    with source(dovecot, done_action="flag") as src:
+        v = src.uidvalidity()
+        [batch] = fetch_all(src, Cursor(v, 0))
+        last = batch[-1].source.uid
+        assert [s.uid for s in src.leftovers(Cursor(v, last))] == [m.source.uid for m in batch]
+        src.mark_done([m.source for m in batch])
+        assert src.leftovers(Cursor(v, last)) == []
+    flags = dovecot.fetch_flags("INBOX")
+    assert len(flags) == 3
+    for f in flags.values():
+        assert b"\\Seen" in f and KEYWORD.encode() in f
+    assert dovecot.folder_count("Processed") == 0
+
+
+def test_done_action_none_leaves_messages_untouched(dovecot):
+    dovecot.append_many(message(i) for i in range(2))
+    with source(dovecot, done_action="none") as src:
+        v = src.uidvalidity()
+        [batch] = fetch_all(src, Cursor(v, 0))
+        src.mark_done([m.source for m in batch])
+        assert src.leftovers(Cursor(v, batch[-1].source.uid)) == []
+    assert len(dovecot.uids("INBOX")) == 2
+    assert all(b"\\Seen" not in f for f in dovecot.fetch_flags("INBOX").values())
+
+
+# ---------------------------------------------------------------- leftovers and UIDVALIDITY
+
+
+def test_leftovers_are_committed_but_unmarked_uids_only(dovecot):
+    """A run committed UIDs 1-5, marked 1-2 done, then died; 6-7 arrived since."""
+    dovecot.append_many(message(i) for i in range(7))
+    uids = dovecot.uids()
+    with source(dovecot, batch_size=5) as src:
+        v = src.uidvalidity()
+        first = next(iter(src.fetch_new(Cursor(v, 0), None)))
+        src.mark_done([m.source for m in first[:2]])
+    cursor = Cursor(v, uids[4])
+    with source(dovecot, batch_size=5) as src:
+        left = src.leftovers(cursor)
+        assert left == [Source(mailbox=src.name, uidvalidity=v, uid=u) for u in uids[2:5]]
+        src.mark_done(left)
+        assert src.leftovers(cursor) == []
+        assert uids_of(fetch_all(src, cursor)) == uids[5:]
+    assert dovecot.uids("INBOX") == uids[5:]
+    assert dovecot.folder_count("Processed") == 5
+
+
+def test_flag_mode_leftovers_ignore_messages_already_flagged(dovecot):
+    dovecot.append_many(message(i) for i in range(4))
+    uids = dovecot.uids()
+    with source(dovecot, done_action="flag") as src:
+        v = src.uidvalidity()
+        [batch] = fetch_all(src, Cursor(v, 0))
+        src.mark_done([batch[0].source, batch[2].source])
+        assert [s.uid for s in src.leftovers(Cursor(v, uids[3]))] == [uids[1], uids[3]]
+        assert [s.uid for s in src.leftovers(Cursor(v, uids[2]))] == [uids[1]]
+
+
+def test_uidvalidity_change_is_seen_and_old_uids_are_never_touched(dovecot):
+    dovecot.append_many(message(i) for i in range(3))
+    with source(dovecot) as src:
+        old = src.uidvalidity()
+        [old_batch] = fetch_all(src, Cursor(old, 0))
+    new = old + 1000
+    dovecot.set_uidvalidity(new)
+    assert dovecot.uidvalidity() == new
+    with source(dovecot) as src:
+        assert src.uidvalidity() == new
+        # The pipeline voids the stale cursor: a full re-scan under the new validity.
+        assert src.leftovers(Cursor(old, 3)) == []
+        src.mark_done([m.source for m in old_batch])  # stale UIDs: ignored
+        assert len(dovecot.uids("INBOX")) == 3
+        rescanned = [m for b in fetch_all(src, Cursor(new, 0)) for m in b]
+    assert [m.data for m in rescanned] == [m.data for m in old_batch]
+    assert {m.source.uidvalidity for m in rescanned} == {new}
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_server_down_at_connect_is_a_mailbox_error(dovecot):
+    dovecot.stop()
+    with pytest.raises(MailboxError) as err:
+        with source(dovecot):
+            pass
+    text = str(err.value)
+    assert "connection refused" in text and str(dovecot.port) in text
+    assert "\n" not in text
+
+
+def test_server_stopped_mid_run_is_a_mailbox_error_and_next_run_catches_up(dovecot):
+    dovecot.append_many(message(i) for i in range(6))
+    uids = dovecot.uids()
+    seen = []
+    with pytest.raises(MailboxError):
+        with source(dovecot, batch_size=3) as src:
+            v = src.uidvalidity()
+            for batch in src.fetch_new(Cursor(v, 0), None):
+                seen.extend(m.source.uid for m in batch)
+                dovecot.stop()
+    assert seen == uids[:3]
+    dovecot.start()
+    with source(dovecot, batch_size=3) as src:
+        assert uids_of(fetch_all(src, Cursor(v, uids[2]))) == uids[3:]
+
+
+def test_mark_done_after_server_stopped_is_a_mailbox_error(dovecot):
+    dovecot.append(message(1))
+    with source(dovecot) as src:
+        [batch] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+        dovecot.stop()
+        with pytest.raises(MailboxError, match="move messages"):
+            src.mark_done([m.source for m in batch])
+    dovecot.start()
+    assert len(dovecot.uids("INBOX")) == 1
+
+
+def test_wrong_password_is_a_mailbox_error_without_the_password(dovecot):
+    wrong = "Wr0ng-S3cret-Pa55"
+    with pytest.raises(MailboxError) as err:
+        with source(dovecot, password=wrong):
+            pass
+    text = str(err.value)
+    assert "login" in text and dovecot.user in text
+    assert wrong not in text and dovecot.password not in text
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_silent_server_times_out_as_a_mailbox_error(dovecot):
+    """A frozen server (SIGSTOP) accepts the TCP connection but never answers."""
+    dovecot.append(message(1))
+    with source(dovecot, timeout=0.5) as src:
+        v = src.uidvalidity()
+        os.killpg(dovecot._proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(MailboxError, match="no answer within 0.5 s"):
+                fetch_all(src, Cursor(v, 0))
+            with pytest.raises(MailboxError, match="no answer"):
+                with source(dovecot, timeout=0.5):
+                    pass
+        finally:
+            os.killpg(dovecot._proc.pid, signal.SIGCONT)
+
+
+def test_missing_folder_is_a_mailbox_error(dovecot):
+    with pytest.raises(MailboxError, match="open folder 'Nope'"):
+        with source(dovecot, folder="Nope"):
+            pass
+
+
+def test_done_folder_equal_to_source_folder_is_a_config_error(dovecot):
+    with pytest.raises(ConfigError) as err:
+        source(dovecot, done_folder="INBOX")
+    assert err.value.key == "mailbox.done_folder"
+
+
+# ---------------------------------------------------------------- identity and the fixture's config
+
+
+def test_name_is_a_stable_cursor_key(dovecot):
+    s = settings_for(dovecot)
+    expected = f"imap://support%40obrolan.example@127.0.0.1:{dovecot.port}/INBOX"
+    assert source_name(s) == expected
+    assert source_name(dataclasses.replace(s, scheme="imap+starttls")) == expected
+    src = ImapSource(s, dovecot.password)
+    assert src.name == expected
+    assert isinstance(src, MailSource)
+
+
+def test_config_toml_points_at_the_server(dovecot, tmp_path):
+    path = dovecot.config_toml(tmp_path, mailbox__batch_size=7, mailbox__done_action="flag")
+    settings = config.load(path)
+    mb = settings.mailbox
+    assert (mb.scheme, mb.host, mb.port, mb.user, mb.folder) == ("imap", "127.0.0.1", dovecot.port, dovecot.user, "INBOX")
+    assert (mb.batch_size, mb.done_action) == (7, "flag")
+    assert mb.password() == dovecot.password
+    assert settings.database_path == tmp_path / "abuse-intake.db"
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.outgoing.scheme == "dir" and settings.outgoing.path == tmp_path / "sent"
+    assert set(settings.categories) == {"human_trafficking", "prostitution", "sexual_solicitation",
+                                        "sexual_content", "other"}
+    dovecot.append(message(1))
+    with ImapSource(mb, mb.password()) as src:
+        assert len(uids_of(fetch_all(src, Cursor(None, 0)))) == 1
