@@ -1,0 +1,72 @@
+"""extract: a parsed email's text -> account IDs, category + severity, language.
+
+The pipeline calls `extract(...)`; the regexes and word tables it needs are
+built once per Settings object (compile_rules) and reused for every message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..models import Extraction
+from .accounts import AccountRules, compile_account_rules, find_accounts
+from .category import CategoryRules, classify, compile_category_rules
+from .language import detect_language
+
+__all__ = ["Rules", "compile_rules", "extract"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    accounts: AccountRules
+    categories: CategoryRules
+
+
+# Settings holds dicts, so it is not hashable: cache by identity, keeping the
+# object itself so a recycled id() can never return another config's rules.
+_CACHE: dict[int, tuple[Settings, Rules]] = {}
+_CACHE_MAX = 8
+_LOCK = threading.Lock()
+
+
+def compile_rules(settings: Settings) -> Rules:
+    hit = _CACHE.get(id(settings))
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    rules = Rules(
+        accounts=compile_account_rules(settings.accounts, settings.own_addresses),
+        categories=compile_category_rules(settings.categories),
+    )
+    with _LOCK:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[id(settings)] = (settings, rules)
+    return rules
+
+
+def extract(
+    text: str,
+    html_links: Sequence[str],
+    forwarded_text: str,
+    subject: str,
+    reporter_address: str | None,
+    reporter_name: str,
+    settings: Settings,
+) -> Extraction:
+    rules = compile_rules(settings)
+    text, forwarded_text, subject = text or "", forwarded_text or "", subject or ""
+    account_ids = find_accounts(
+        rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
+        reporter_address, reporter_name or "",
+    )
+    category, severity, words = classify(rules.categories, [subject, text, forwarded_text])
+    return Extraction(
+        account_ids=account_ids,
+        category=category,
+        severity=severity,
+        matched_words=words,
+        language=detect_language([subject, text]),
+    )
