@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 install: $(STAMP)
 
 # Runs the main job on the bundled example Maildir (no server needed), then shows the queue.
+# Re-running it changes nothing: every message is already stored.
 demo: $(STAMP)
-	rm -rf examples/demo-data
-	$(BIN)/abuse-intake --config examples/demo.toml poll
-	$(BIN)/abuse-intake --config examples/demo.toml cases list --status all
-	$(BIN)/abuse-intake --config examples/demo.toml outbox list
+	$(BIN)/abuse-intake --config config.example.toml poll
+	$(BIN)/abuse-intake --config config.example.toml cases list --status all
+	$(BIN)/abuse-intake --config config.example.toml outbox list
 
 # Dovecot is the real IMAP server the integration tests start on loopback.
 test-deps:
@@ -39,4 +39,4 @@ lock:
 	/tmp/abuse-intake-lock/bin/pip install -q . && /tmp/abuse-intake-lock/bin/pip freeze --exclude abuse-intake > requirements.lock
 
 clean:
-	rm -rf $(VENV) examples/demo-data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,146 @@
+"""The command line as an operator uses it: real subprocesses, a real Maildir, a real SQLite file."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+
+import click
+import pytest
+
+from abuse_intake.cli import cli as root
+from helpers import cli, cli_json, email, make_maildir, write_config
+
+POLL_KEYS = {"fetched", "stored", "reports", "replies", "duplicates", "resends", "robots",
+             "non_reports", "quarantined", "cases_opened"}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    make_maildir(tmp_path / "mailbox", [
+        email(sender="a.one@gmail.com", body="akun @dewi_manja88 open BO tarif 300rb"),
+        email(sender="b.two@gmail.com", body="User id dewi_manja88 offers paid sex. Also ID: om.genit_77 asked for nudes."),
+        email(sender="c.three@gmail.com", subject="lupa password", body="Saya lupa kata sandi, tolong bantu."),
+        email(sender="d.four@gmail.com", subject="Out of office", body="I am away.",
+              headers={"Auto-Submitted": "auto-replied"}),
+    ])
+    return write_config(tmp_path)
+
+
+def test_poll_json_counts_then_rerun_is_a_no_op(setup):
+    first = cli_json(setup, "poll")
+    assert POLL_KEYS <= set(first)
+    assert (first["fetched"], first["stored"], first["reports"], first["non_reports"], first["robots"],
+            first["cases_opened"]) == (4, 4, 2, 1, 1, 2)
+    second = cli_json(setup, "poll")
+    assert (second["fetched"], second["stored"], second["duplicates"], second["cases_opened"]) == (4, 0, 4, 0)
+
+
+def test_poll_prints_one_summary_line(setup):
+    proc = cli(setup, "poll")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and "4 fetched" in proc.stdout
+
+
+def test_cases_list_and_show_json(setup):
+    cli_json(setup, "poll")
+    cases = cli_json(setup, "cases", "list")
+    assert [c["account_id"] for c in cases] == ["dewi_manja88", "om.genit_77"]  # 2 reporters first
+    for key in ("ref", "status", "account_id", "category", "severity", "reporters", "reports",
+                "opened_at", "updated_at"):
+        assert key in cases[0]
+    shown = cli_json(setup, "cases", "show", cases[0]["ref"])
+    assert shown["ref"] == cases[0]["ref"] and len(shown["reports"]) == 2
+    for key in ("message_id", "reporter", "received_at", "language", "category", "account_ids", "text",
+                "attachments"):
+        assert key in shown["reports"][0]
+    assert os.path.exists(shown["reports"][0]["raw_path"])
+
+
+def test_messages_list_kinds(setup):
+    cli_json(setup, "poll")
+    rows = cli_json(setup, "messages", "list")
+    assert [r["kind"] for r in rows].count("report") == 2
+    robots = cli_json(setup, "messages", "list", "--kind", "robot")
+    assert len(robots) == 1 and robots[0]["reason"].startswith("auto_reply")
+    for key in ("message_id", "reporter", "subject", "kind", "reason", "received_at", "case_refs"):
+        assert key in rows[0]
+
+
+def test_second_poll_while_one_runs_exits_73(setup, tmp_path):
+    from abuse_intake import config
+    lock = config.load(setup).lock_path
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = cli(setup, "poll")
+    assert proc.returncode == 73
+    assert len(proc.stderr.strip().splitlines()) == 1 and "another poll is running" in proc.stderr
+
+
+@pytest.mark.parametrize("bad, key", [
+    ('batch_size = 50', 'batch_size = "fifty"'),
+    ('url = "maildir:', 'url = "pop3://host/x" #'),
+    ('lookback_days = 365', 'lookback_days = 0'),
+    ('[limits]', '[limits]\nmax_emails_per_recipent_per_day = 3'),
+])
+def test_bad_config_exits_78_naming_the_key(tmp_path, bad, key):
+    path = write_config(tmp_path, replace={bad: key})
+    proc = cli(path, "poll")
+    assert proc.returncode == 78
+    expected = {"batch_size": "mailbox.batch_size", "pop3": "mailbox.url", "lookback_days": "policy.lookback_days",
+                "recipent": "limits.max_emails_per_recipent_per_day"}
+    name = next(v for k, v in expected.items() if k in key)
+    assert len(proc.stderr.strip().splitlines()) == 1 and name in proc.stderr, proc.stderr
+
+
+def test_missing_config_file_exits_78(tmp_path):
+    proc = cli(tmp_path / "nope.toml", "poll")
+    assert proc.returncode == 78 and "not found" in proc.stderr
+
+
+def test_config_show_masks_nothing_secret(tmp_path):
+    path = write_config(tmp_path, mailbox_url="imap://support@127.0.0.1:1/INBOX")
+    proc = cli(path, "config", "show", env={"ABUSE_INTAKE_IMAP_PASSWORD": "s3cret-pw"})
+    assert proc.returncode == 0
+    assert "s3cret-pw" not in proc.stdout
+    assert json.loads(proc.stdout)["mailbox"]["password_env"] == "ABUSE_INTAKE_IMAP_PASSWORD"
+
+
+def test_mailbox_unreachable_exits_75_and_hides_password(tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    path = write_config(tmp_path, mailbox_url=f"imap://support@127.0.0.1:{port}/INBOX")
+    proc = cli(path, "poll", env={"ABUSE_INTAKE_IMAP_PASSWORD": "s3cret-pw"})
+    assert proc.returncode == 75, proc.stderr
+    assert "s3cret-pw" not in proc.stderr + proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _all_commands(group: click.Group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [" ".join(p) for p, _ in _all_commands(root)])
+def test_every_command_has_help_with_an_example(path):
+    cmd = root
+    for part in path.split():
+        cmd = cmd.commands[part]
+    ctx = click.Context(cmd, info_name=path)
+    text = cmd.get_help(ctx)
+    assert "Example" in text and "abuse-intake" in text, path
+
+
+def test_store_is_owner_only(setup, tmp_path):
+    cli_json(setup, "poll")
+    from abuse_intake import config
+    s = config.load(setup)
+    assert oct(os.stat(s.database_path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(s.data_dir).st_mode & 0o777) == "0o700"

@@ -1,0 +1,187 @@
+"""The flow on emails of our own: grouping, dedupe, resends, replies, quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from abuse_intake import config, pipeline
+from abuse_intake.errors import ReplayError
+from abuse_intake.models import RawMessage, Source
+from abuse_intake.store import cases as case_store
+from abuse_intake.store.db import open_db
+from helpers import email, write_config
+
+
+@pytest.fixture
+def env(tmp_path):
+    settings = config.load(write_config(tmp_path))
+    db = open_db(settings.database_path)
+
+    def feed(data: bytes):
+        return pipeline.process_one(db, settings, RawMessage(data, Source("test")))
+
+    feed.db, feed.settings = db, settings
+    yield feed
+    db.conn.close()
+
+
+def outbox(db, **where):
+    clause = " AND ".join(f"{k} = ?" for k in where) or "1"
+    cur = db.execute(f"SELECT * FROM outbox WHERE {clause} ORDER BY id", tuple(where.values()))
+    return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+
+
+def test_one_report_three_accounts_three_cases_one_ack(env):
+    out = env(email(body="Akun @dewi_manja88, akun @sari.bo_jkt dan ID: tante_vip99 semua open BO tarif ST."))
+    assert out.kind == "report"
+    assert sorted(out.account_ids) == ["dewi_manja88", "sari.bo_jkt", "tante_vip99"]
+    assert out.cases_opened == 3 and len(out.case_refs) == 3
+    acks = outbox(env.db, source_message=out.message_row)
+    assert len(acks) == 1 and acks[0]["kind"] == "ack"
+    assert sorted(json.loads(acks[0]["case_refs"])) == sorted(out.case_refs)
+
+
+def test_second_reporter_joins_the_open_case(env):
+    a = env(email(sender="a.one@gmail.com", body="akun @dewi_manja88 open BO"))
+    b = env(email(sender="b.two@gmail.com", body="I report @DEWI_MANJA88 for prostitution, rates in bio."))
+    assert a.case_refs == b.case_refs and b.cases_opened == 0
+    case = case_store.case_by_ref(env.db, a.case_refs[0])
+    assert case["reporters"] == 2 and case["reports"] == 2 and case["account_id"] == "dewi_manja88"
+    # each reporter is acknowledged once
+    assert len(outbox(env.db, recipient="a.one@gmail.com", kind="ack")) == 1
+    assert len(outbox(env.db, recipient="b.two@gmail.com", kind="ack")) == 1
+
+
+def test_case_takes_the_most_severe_category(env):
+    a = env(email(sender="a.one@gmail.com", body="akun @mami_lusi penipuan"))
+    assert case_store.case_by_ref(env.db, a.case_refs[0])["severity"] == "low"
+    env(email(sender="b.two@gmail.com", body="akun @mami_lusi jual anak di bawah umur, perdagangan manusia"))
+    case = case_store.case_by_ref(env.db, a.case_refs[0])
+    assert (case["category"], case["severity"]) == ("human_trafficking", "critical")
+
+
+def test_same_message_id_is_a_duplicate_and_same_bytes_a_no_op(env):
+    data = email(message_id="same-1@example.test")
+    first = env(data)
+    again = env(data)
+    assert again.kind == "duplicate" and not again.stored and again.duplicate_of == first.message_row
+    relayed = env(b"Received: from backup-mx\r\n" + data)
+    assert relayed.kind == "duplicate" and relayed.stored and relayed.duplicate_of == first.message_row
+    assert env.db.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 1
+    assert len(outbox(env.db, kind="ack")) == 1
+
+
+def test_resend_within_window_but_not_after(env):
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
+    body = "Saya melaporkan akun @dewi_manja88 yang menawarkan open BO dengan tarif 300rb."
+    first = env(email(body=body, date=t0))
+    resend = env(email(body="Tolong cepat!\n" + body, date=t0 + timedelta(hours=3)))
+    assert resend.kind == "resend" and resend.duplicate_of == first.message_row
+    other = env(email(body="Saya melaporkan akun @lain_orang99 yang menawarkan open BO.", date=t0 + timedelta(hours=4)))
+    assert other.kind == "report"
+    late = env(email(body=body, date=t0 + timedelta(hours=49)))
+    assert late.kind == "report"
+    assert len(outbox(env.db, recipient="andi.wijaya@gmail.com")) == 3
+
+
+def test_non_report_opens_no_case(env):
+    out = env(email(subject="Lupa password", body="Saya lupa kata sandi akun Obrolan saya, bagaimana caranya?"))
+    assert out.kind == "non_report" and out.case_refs == []
+    assert case_store.count_cases(env.db) == 0
+    rows = outbox(env.db, source_message=out.message_row)
+    assert [r["kind"] for r in rows] == ["not_a_report"]
+
+
+def test_report_without_account_needs_info_then_reply_links_it(env):
+    first = env(email(subject="Ada foto bugil", body="Ada akun yang pasang foto bugil di profil, lihat screenshot."))
+    assert first.kind == "report" and first.account_ids == []
+    case = case_store.case_by_ref(env.db, first.case_refs[0])
+    assert case["status"] == "needs_info" and case["account_id"] is None
+    assert [r["kind"] for r in outbox(env.db, source_message=first.message_row)] == ["needs_info"]
+    reply = env(email(subject=f"Re: [{case['ref']}] Ada foto bugil", body="IDnya: ID: foto.bugil_88"))
+    assert reply.kind == "reply" and reply.case_refs == [case["ref"]]
+    case = case_store.case_by_ref(env.db, case["ref"])
+    assert case["status"] == "open" and case["account_id"] == "foto.bugil_88" and case["reports"] == 2
+    assert outbox(env.db, source_message=reply.message_row) == []  # no new acknowledgement
+
+
+def test_reply_by_threading_headers_without_tag(env):
+    first = env(email(body="akun @dewi_manja88 open BO"))
+    ack = outbox(env.db, source_message=first.message_row)[0]
+    reply = env(email(subject="Re: terima kasih", body="Ini screenshot tambahan.",
+                      headers={"In-Reply-To": f"<{ack['message_id']}>"}))
+    assert reply.kind == "reply" and reply.case_refs == first.case_refs
+
+
+def test_stranger_quoting_a_tag_starts_a_new_report(env):
+    first = env(email(body="akun @dewi_manja88 open BO"))
+    ref = first.case_refs[0]
+    stranger = env(email(sender="orang.lain@yahoo.com", subject=f"Re: [{ref}]",
+                         body="Saya juga mau lapor akun @dewi_manja88, tarif BO di bio."))
+    assert stranger.kind == "report" and stranger.case_refs == [ref]
+    assert len(outbox(env.db, recipient="orang.lain@yahoo.com", kind="ack")) == 1
+
+
+def test_needs_info_reply_naming_an_account_with_an_open_case_merges(env):
+    existing = env(email(sender="x.one@gmail.com", body="akun @dewi_manja88 open BO"))
+    vague = env(email(sender="y.two@gmail.com", subject="laporan", body="ada yang open BO ke saya, tarif 500rb"))
+    ref = vague.case_refs[0]
+    env(email(sender="y.two@gmail.com", subject=f"Re: [{ref}]", body="akunnya @dewi_manja88"))
+    merged = case_store.case_by_ref(env.db, existing.case_refs[0])
+    assert merged["reporters"] == 2 and merged["reports"] == 3
+    assert case_store.case_by_ref(env.db, ref)["status"] == "merged"
+
+
+def test_decided_case_is_closed_and_a_new_report_opens_a_new_case(env):
+    first = env(email(body="akun @dewi_manja88 open BO"))
+    env.db.execute("UPDATE cases SET status = 'decided' WHERE ref = ?", (first.case_refs[0],))
+    later = env(email(sender="z.three@gmail.com", body="akun @dewi_manja88 masih open BO"))
+    assert later.cases_opened == 1 and later.case_refs != first.case_refs
+
+
+def test_oversized_message_is_quarantined_with_raw_bytes_and_replayable(tmp_path):
+    settings = config.load(write_config(tmp_path, replace={"max_message_bytes = 26214400": "max_message_bytes = 2048"}))
+    db = open_db(settings.database_path)
+    data = email(body="akun @dewi_manja88 open BO " + "x" * 4000)
+    out = pipeline.process_one(db, settings, RawMessage(data, Source("test")))
+    assert out.kind == "quarantined" and "max_message_bytes" in out.reason
+    digest = db.execute("SELECT raw_sha256 FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0]
+    from abuse_intake.store.blobs import BlobStore
+    assert BlobStore(settings.data_dir).get_raw(digest) == data
+    with pytest.raises(ReplayError):
+        pipeline.replay(db, settings, out.message_row)
+    assert db.execute("SELECT kind FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0] == "quarantined"
+    # after raising the limit, replay stores it as what it is
+    bigger = config.load(write_config(tmp_path))
+    replayed = pipeline.replay(db, bigger, out.message_row)
+    assert replayed.kind == "report" and replayed.account_ids == ["dewi_manja88"]
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+
+
+def test_unexpected_failure_quarantines_only_that_message(env, monkeypatch):
+    """A bug in one stage must not stop the batch (the one place a fault is injected)."""
+    import abuse_intake.pipeline as p
+    real = p.extract
+
+    def flaky(text, *a, **kw):
+        if "BOOM" in text:
+            raise ValueError("extractor fell over")
+        return real(text, *a, **kw)
+
+    monkeypatch.setattr(p, "extract", flaky)
+    bad = env(email(body="BOOM akun @dewi_manja88"))
+    good = env(email(body="akun @dewi_manja88 open BO"))
+    assert bad.kind == "quarantined" and "extractor fell over" in bad.reason
+    assert good.kind == "report"
+    assert env.db.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 1
+
+
+def test_missing_date_uses_receive_time(env):
+    data = email(body="akun @dewi_manja88 open BO").replace(b"Date:", b"X-Old-Date:")
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    out = pipeline.process_one(env.db, env.settings, RawMessage(data, Source("test"), when))
+    row = env.db.execute("SELECT received_at FROM messages WHERE id = ?", (out.message_row,)).fetchone()
+    assert row[0] == "2026-03-04T05:06:07Z"
