@@ -1,3 +1,50 @@
-"""Placeholder until the commands of this area land."""
+"""`abuse-intake accounts show ID`: an account's status, sanctions and cases."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from ..cases import triage
+from .common import App, echo_json, echo_table, pass_app
+
+
+@click.group()
+def accounts() -> None:
+    """Reported accounts: status and history.
+
+    \b
+    Example:
+      abuse-intake accounts show dewi_manja88
+    """
+
+
+@accounts.command("show")
+@click.argument("account_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="The account as one JSON object.")
+@pass_app
+def show(app: App, account_id: str, as_json: bool) -> None:
+    """Status (active, restricted until ..., banned), sanctions and cases of one account.
+
+    \b
+    Example:
+      abuse-intake accounts show dewi_manja88 --json
+    """
+    view = triage.account_view(app.db, app.settings, account_id)
+    if as_json:
+        echo_json(view)
+        return
+    status = view["status"] + (f" until {view['until']} ({', '.join(view['restricted_functions'])})"
+                               if view["until"] else "")
+    click.echo(f"{view['account_id']}: {status}")
+    click.echo(f"confirmed violations in the last {view['lookback_days']} days: {view['violations_in_window']}")
+    click.echo("")
+    click.echo("sanctions:")
+    echo_table(view["sanctions"], ("id", "action", "functions", "starts_at", "until", "rule", "case_ref",
+                                   "revoked", "in_force"), empty="(none)")
+    click.echo("")
+    click.echo("cases:")
+    echo_table(view["cases"], ("ref", "status", "severity", "category", "reporters", "opened_at", "decision"),
+               empty="(none)")
+
+
+COMMANDS = [accounts]

@@ -1,0 +1,324 @@
+"""Staff actions on cases and sanctions: decide, note, assign, link, revoke.
+
+Each action is one transaction that also appends to the audit log (who, when,
+what, why). A decision closes the case, records the sanction the ladder picks
+from the account's history, and queues the outcome email to every reporter in
+that same transaction. Errors are NotFoundError / InvalidActionError.
+
+Linking a case to an account that already has an open case merges this case
+into that one (its reports and reporters move; this case becomes `merged`),
+the same rule the pipeline applies when a needs_info case gets its account by
+reply: one open case per account.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..config import SEVERITIES, Settings
+from ..errors import InvalidActionError, NotFoundError
+from ..policy.ladder import (
+    AccountStatus, SanctionDecision, SanctionFact, account_status, count_prior_violations, decide_sanction,
+)
+from ..store import cases as case_store
+from ..store import triage as store
+from ..store.db import iso, parse_iso, transaction, utcnow
+
+CLOSED = ("decided", "merged")
+MAX_NAME = 100
+MAX_TEXT = 10_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    case_ref: str
+    account_id: str | None
+    decision: str  # violation | no_violation
+    category: str | None
+    severity: str | None
+    sanction_id: int | None
+    sanction: SanctionDecision | None
+    referral: bool
+    outcome: Any  # what notify.outbox.queue_outcome returned
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    case_ref: str
+    account_id: str
+    merged_into: str | None  # the account's open case this one joined, if any
+
+
+# -- decide ---------------------------------------------------------------
+
+def decide(db, settings: Settings, ref: str, *, by: str, violation: str | None, severity: str | None = None,
+           note: str | None = None, now: datetime | None = None, renderer=None) -> Decision:
+    """Decide a case: `violation` is a category name, or None for "no violation found"."""
+    by = _name(by, "--by")
+    note = _text(note, "--note", required=False)
+    now = (now or utcnow()).replace(microsecond=0)
+    at = iso(now)
+    if violation is None and severity is not None:
+        raise InvalidActionError("--severity only goes with --violation")
+    if violation is not None:
+        if violation not in settings.categories:
+            raise InvalidActionError(f"unknown category {violation!r} (known: {', '.join(settings.categories)})")
+        severity = severity or settings.severity_of(violation)
+        if severity not in SEVERITIES:
+            raise InvalidActionError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
+    if renderer is None:
+        renderer = _renderer(settings)
+    queue_outcome = _queue_outcome()
+
+    with transaction(db):
+        # Read inside the write lock: two staff deciding at once cannot both win.
+        case = _case(db, ref)
+        _check_open(db, case, "decide")
+        account = case["account_id"]
+        if account is None:
+            raise InvalidActionError(
+                f"case {case['ref']} has no account ID yet, so no sanction can be recorded: attach one "
+                f"with `abuse-intake cases link {case['ref']} --account ID`, then decide")
+        sanction, sanction_id = None, None
+        if violation is not None:
+            prior = count_prior_violations(_facts(store.sanctions_of_account(db, account)), now,
+                                           settings.policy.lookback_days)
+            sanction = decide_sanction(category=violation, severity=severity, prior_violations=prior, now=now,
+                                       policy=settings.policy)
+            sanction_id = store.insert_sanction(
+                db, account_id=account, case_id=case["id"], action=sanction.action, functions=sanction.functions,
+                starts_at=at, until=iso(sanction.until) if sanction.until else None, category=violation,
+                severity=severity, rule=sanction.rule, violation_number=sanction.violation_number,
+                decided_by=by, enforcement_status="pending" if settings.enforcement_command else "none", at=at)
+        referral = bool(sanction and sanction.referral)
+        decision = "violation" if violation is not None else "no_violation"
+        store.record_decision(db, case_id=case["id"], decision=decision, category=violation, severity=severity,
+                              by=by, note=note, at=at, referral=referral)
+        detail: dict[str, Any] = {"decision": decision, "note": note}
+        if sanction is not None:
+            detail.update(category=violation, severity=severity, sanction_id=sanction_id, action=sanction.action,
+                          functions=list(sanction.functions), until=iso(sanction.until) if sanction.until else None,
+                          rule=sanction.rule, violation_number=sanction.violation_number)
+        store.append_audit(db, at=at, actor=by, action="decide", case_id=case["id"], account_id=account,
+                           detail=detail)
+        if referral:
+            store.append_audit(db, at=at, actor="system", action="flag_referral", case_id=case["id"],
+                               account_id=account, detail={"why": f"{severity} severity: refer to law "
+                                                           "enforcement; keep the evidence"})
+        outcome = queue_outcome(db, settings, renderer, case_id=case["id"])
+    return Decision(case_ref=case["ref"], account_id=account, decision=decision, category=violation,
+                    severity=severity, sanction_id=sanction_id, sanction=sanction, referral=referral,
+                    outcome=outcome)
+
+
+def _renderer(settings: Settings):
+    # Imported late: notify/ pulls in jinja2 and the templates, which the other actions never need.
+    from ..notify.render import Renderer
+    return Renderer(settings)
+
+
+def _queue_outcome():
+    from ..notify.outbox import queue_outcome
+    return queue_outcome
+
+
+# -- note, assign, link ---------------------------------------------------
+
+def add_note(db, ref: str, *, by: str, text: str, now: datetime | None = None) -> str:
+    """A free-text note on any case, even a decided one (e.g. after an appeal)."""
+    by, text = _name(by, "--by"), _text(text, "--text")
+    at = iso(now)
+    with transaction(db):
+        case = _case(db, ref)
+        store.append_audit(db, at=at, actor=by, action="note", case_id=case["id"], account_id=case["account_id"],
+                           detail={"text": text})
+        store.touch_case(db, case["id"], at)
+    return case["ref"]
+
+
+def assign(db, ref: str, *, to: str, by: str, now: datetime | None = None) -> str:
+    to, by = _name(to, "--to"), _name(by, "--by")
+    at = iso(now)
+    with transaction(db):
+        case = _case(db, ref)
+        _check_open(db, case, "assign")
+        store.set_assignee(db, case["id"], to, at)
+        store.append_audit(db, at=at, actor=by, action="assign", case_id=case["id"], account_id=case["account_id"],
+                           detail={"to": to, "from": case["assignee"]})
+    return case["ref"]
+
+
+def link_account(db, settings: Settings, ref: str, *, account_id: str, by: str,
+                 now: datetime | None = None) -> LinkResult:
+    """Attach an account to a case (typically needs_info); merge into its open case if it has one."""
+    by = _name(by, "--by")
+    account = _account_id(settings, account_id)
+    at = iso(now)
+    with transaction(db):
+        case = _case(db, ref)
+        _check_open(db, case, "link")
+        if case["account_id"] == account:
+            raise InvalidActionError(f"case {case['ref']} is already about account {account}")
+        target = case_store.open_case_for(db, account)
+        detail = {"account_id": account, "previous": case["account_id"]}
+        if target is None:
+            case_store.attach_account(db, case["id"], account, at)
+            store.append_audit(db, at=at, actor=by, action="link", case_id=case["id"], account_id=account,
+                               detail=detail)
+            return LinkResult(case["ref"], account, None)
+        case_store.move_reports(db, case["id"], target["id"], at)
+        case_store.raise_severity(db, target["id"], case["category"], case["severity"])
+        store.append_audit(db, at=at, actor=by, action="link", case_id=case["id"], account_id=account,
+                           detail={**detail, "merged_into": target["ref"]})
+        store.append_audit(db, at=at, actor=by, action="merge", case_id=target["id"], account_id=account,
+                           detail={"merged_from": case["ref"]})
+    return LinkResult(case["ref"], account, target["ref"])
+
+
+# -- sanctions ------------------------------------------------------------
+
+def revoke(db, settings: Settings, sanction_id: int, *, by: str, note: str, now: datetime | None = None) -> dict:
+    """Revoke a sanction (after an appeal): it no longer counts as a violation."""
+    by, note = _name(by, "--by"), _text(note, "--note")
+    at = iso(now)
+    with transaction(db):
+        row = store.sanction_by_id(db, sanction_id)
+        if row is None:
+            raise NotFoundError(f"no sanction {sanction_id}")
+        if row["revoked"]:
+            raise InvalidActionError(f"sanction {sanction_id} was already revoked on {row['revoked_at']} "
+                                     f"by {row['revoked_by']}")
+        store.revoke_sanction(db, sanction_id, by=by, note=note, at=at,
+                              requeue_enforcement=bool(settings.enforcement_command))
+        store.append_audit(db, at=at, actor=by, action="revoke_sanction", case_id=row["case_id"],
+                           account_id=row["account_id"],
+                           detail={"sanction_id": sanction_id, "action": row["action"], "note": note})
+        return store.sanction_by_id(db, sanction_id)
+
+
+# -- reading: account history ---------------------------------------------
+
+def account_view(db, settings: Settings, account_id: str, *, now: datetime | None = None) -> dict:
+    """An account's status, its sanctions and its cases."""
+    account = _account_id(settings, account_id, strict=False)
+    if not store.account_known(db, account):
+        raise NotFoundError(f"no case or sanction about account {account}")
+    now = now or utcnow()
+    sanctions = store.sanctions_of_account(db, account)
+    status = current_status(sanctions, now)
+    return {
+        "account_id": account,
+        "status": status.status,
+        "until": iso(status.until) if status.until else None,
+        "restricted_functions": list(status.functions),
+        "violations_in_window": count_prior_violations(_facts(sanctions), now, settings.policy.lookback_days),
+        "lookback_days": settings.policy.lookback_days,
+        "sanctions": [sanction_view(s, now) for s in sanctions],
+        "cases": store.cases_of_account(db, account),
+    }
+
+
+def case_history(db, settings: Settings, case: dict, *, now: datetime | None = None) -> dict:
+    """For `cases show`: the account's earlier cases, violations in the window, sanctions in force,
+    and this case's audit trail."""
+    now = now or utcnow()
+    out: dict[str, Any] = {"audit": store.audit_of_case(db, case["id"]),
+                           "sanctions": [sanction_view(s, now) for s in store.sanctions_of_case(db, case["id"])]}
+    account = case["account_id"]
+    if account is None:
+        out["account"] = None
+        return out
+    sanctions = store.sanctions_of_account(db, account)
+    status = current_status(sanctions, now)
+    out["account"] = {
+        "account_id": account,
+        "status": status.status,
+        "until": iso(status.until) if status.until else None,
+        "violations_in_window": count_prior_violations(_facts(sanctions), now, settings.policy.lookback_days),
+        "lookback_days": settings.policy.lookback_days,
+        "sanctions_in_force": [sanction_view(s, now) for s in sanctions if _in_force(s, now)],
+        "earlier_cases": [c for c in store.cases_of_account(db, account)
+                          if c["id"] != case["id"] and (c["opened_at"], c["id"]) < (case["opened_at"], case["id"])],
+    }
+    return out
+
+
+def current_status(sanction_rows: list[dict], now: datetime) -> AccountStatus:
+    return account_status(_facts(sanction_rows), now)
+
+
+def sanction_view(row: dict, now: datetime) -> dict:
+    return {
+        "id": row["id"], "action": row["action"], "functions": row["functions"], "starts_at": row["starts_at"],
+        "until": row["until"], "rule": row["rule"], "case_ref": row["case_ref"], "revoked": row["revoked"],
+        "category": row["category"], "severity": row["severity"], "violation_number": row["violation_number"],
+        "decided_by": row["decided_by"], "revoked_at": row["revoked_at"], "revoked_by": row["revoked_by"],
+        "revoke_note": row["revoke_note"], "in_force": _in_force(row, now),
+        "enforcement_status": row["enforcement_status"], "enforcement_error": row["enforcement_error"],
+    }
+
+
+def _in_force(row: dict, now: datetime) -> bool:
+    if row["revoked"] or parse_iso(row["starts_at"]) > now:
+        return False
+    if row["action"] == "ban":
+        return True
+    return row["action"] == "restrict" and row["until"] is not None and parse_iso(row["until"]) > now
+
+
+def _facts(rows: list[dict]) -> list[SanctionFact]:
+    return [SanctionFact(action=r["action"], starts_at=parse_iso(r["starts_at"]),
+                         until=parse_iso(r["until"]) if r["until"] else None, revoked=bool(r["revoked"]),
+                         functions=tuple(r["functions"])) for r in rows]
+
+
+# -- checks ---------------------------------------------------------------
+
+def _case(db, ref: str) -> dict:
+    case = case_store.case_by_ref(db, ref)
+    if case is None:
+        raise NotFoundError(f"no case {ref.strip()}")
+    return case
+
+
+def _check_open(db, case: dict, what: str) -> None:
+    if case["status"] == "decided":
+        raise InvalidActionError(
+            f"cannot {what} {case['ref']}: already decided ({case['decision']}) by {case['decided_by']} "
+            f"at {case['decided_at']}; a new report about the account opens a new case")
+    if case["status"] == "merged":
+        raise InvalidActionError(f"cannot {what} {case['ref']}: it was merged into "
+                                 f"{store.merged_into(db, case['id']) or 'another case'}; use that case")
+
+
+def _name(value: str | None, option: str) -> str:
+    # One line of printable text: a name ends up in the audit log and in tables.
+    name = " ".join("".join(ch if ch.isprintable() else " " for ch in (value or "")).split())
+    if not name:
+        raise InvalidActionError(f"{option} needs a name")
+    if len(name) > MAX_NAME:
+        raise InvalidActionError(f"{option} is longer than {MAX_NAME} characters")
+    return name
+
+
+def _text(value: str | None, option: str, required: bool = True) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise InvalidActionError(f"{option} needs some text")
+        return None
+    if len(text) > MAX_TEXT:
+        raise InvalidActionError(f"{option} is longer than {MAX_TEXT} characters")
+    return text
+
+
+def _account_id(settings: Settings, value: str, strict: bool = True) -> str:
+    account = value.strip().lstrip("@").lower()
+    if strict and not re.fullmatch(settings.accounts.handle_pattern, account, re.IGNORECASE):
+        raise InvalidActionError(f"{value!r} is not an account ID (pattern {settings.accounts.handle_pattern})")
+    if not account:
+        raise InvalidActionError("the account ID is empty")
+    return account

@@ -1,0 +1,130 @@
+"""The statement of reasons for a sanction, and handing it to the platform.
+
+`statement(row, settings)` is the JSON record that `sanctions export` prints
+and the `[enforcement] command` reads on standard input. It says the measure,
+its scope and duration, the category and guideline, that it followed user
+reports (counts only, never who), that a person decided, and how to appeal.
+
+`run_pending` runs the command once per sanction whose enforcement is due
+(new, failed earlier, or revoked since: the record then says "revoked": true,
+so the platform can lift it). The JSON goes on stdin, never into arguments;
+no shell; a timeout kills the command's whole process group. A failure is
+recorded on the sanctions row and retried on the next run; it never raises,
+so it cannot block intake. The command should be idempotent per sanction id:
+a crash between its exit and our commit runs it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+
+from ..config import Settings
+from ..store import triage as store
+from ..store.db import transaction
+
+TIMEOUT_SECONDS = 30.0
+ERROR_CHARS = 500  # enough of stderr to diagnose, not enough to flood the table
+
+
+@dataclass
+class EnforcementReport:
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (sanction id, error)
+
+    @property
+    def ran(self) -> int:
+        return len(self.done) + len(self.failed)
+
+
+def statement(row: dict, settings: Settings) -> dict:
+    """The export/enforcement record of one sanction row (from store.triage.list_sanctions)."""
+    reports, reporters = row.get("reports", 0), row.get("reporters", 0)
+    record = {
+        "id": row["id"],
+        "account_id": row["account_id"],
+        "action": row["action"],
+        "functions": list(row["functions"]),
+        "starts_at": row["starts_at"],
+        "until": row["until"],
+        "category": row["category"],
+        "severity": row["severity"],
+        "guideline": {"category": row["category"], "url": settings.guidelines_url},
+        "basis": {"source": "user reports", "reports": reports, "reporters": reporters},
+        "decided_by_human": True,
+        "rule": row["rule"],
+        "violation_number": row["violation_number"],
+        "case_ref": row["case_ref"],
+        "appeal": settings.appeal_address,
+        "revoked": bool(row["revoked"]),
+        "revoked_at": row["revoked_at"],
+    }
+    record["statement"] = _reasons_text(record, settings)
+    return record
+
+
+def _reasons_text(r: dict, settings: Settings) -> str:
+    if r["action"] == "restrict":
+        measure = f"Restriction of {', '.join(r['functions'])} from {r['starts_at']} until {r['until']}"
+    elif r["action"] == "ban":
+        measure = f"Ban from {r['starts_at']}, until reversed"
+    else:
+        measure = f"Warning on {r['starts_at']}"
+    guideline = r["category"] + (f" ({settings.guidelines_url})" if settings.guidelines_url else "")
+    b = r["basis"]
+    text = (f"{measure} of account {r['account_id']} for breaking the {settings.platform_name} guideline on "
+            f"{guideline}: violation #{r['violation_number']} in the look-back window (rule: {r['rule']}). "
+            f"It followed {b['reports']} user report(s) from {b['reporters']} reporter(s) (case {r['case_ref']}); "
+            f"a person decided, not an automated system. Appeal: {r['appeal']}.")
+    if r["revoked"]:
+        text += f" Revoked on {r['revoked_at']}."
+    return text
+
+
+def run_pending(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> EnforcementReport:
+    """Run the enforcement command for every sanction whose enforcement is due."""
+    report = EnforcementReport()
+    command = list(settings.enforcement_command)
+    if not command:
+        return report
+    for row in store.list_sanctions(db, enforcement_due=True):
+        payload = json.dumps(statement(row, settings), ensure_ascii=False, sort_keys=True) + "\n"
+        error = run_command(command, payload.encode("utf-8"), timeout)
+        with transaction(db):
+            store.record_enforcement(db, row["id"], ok=error is None, error=error)
+        if error is None:
+            report.done.append(row["id"])
+        else:
+            report.failed.append((row["id"], error))
+    return report
+
+
+def run_command(command: list[str], stdin: bytes, timeout: float) -> str | None:
+    """Run once; None on exit 0, else a one-line reason."""
+    try:
+        # A new session, so a timeout can kill whatever the command started too.
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        return f"cannot run {command[0]}: {exc.strerror or exc}"
+    try:
+        _, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        return f"timed out after {timeout:g} s"
+    if proc.returncode == 0:
+        return None
+    tail = " ".join(err.decode("utf-8", "replace").split())[-ERROR_CHARS:]
+    how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+    return f"{how}: {tail}" if tail else how
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

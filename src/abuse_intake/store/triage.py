@@ -1,0 +1,168 @@
+"""SQL for staff triage: decisions, the audit log, sanctions and account history.
+
+Like every store module: functions take `db`, never commit; callers own the
+transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .messages import _all, _one
+
+SANCTION_COLUMNS = (
+    "s.id, s.account_id, s.case_id, c.ref AS case_ref, s.action, s.functions, s.starts_at, s.until, "
+    "s.category, s.severity, s.rule, s.violation_number, s.decided_by, s.revoked, s.revoked_at, "
+    "s.revoked_by, s.revoke_note, s.enforcement_status, s.enforcement_attempts, s.enforcement_error, "
+    "s.created_at"
+)
+
+
+# -- audit log (append-only: the schema's triggers refuse UPDATE and DELETE) --
+
+def append_audit(db, *, at: str, actor: str, action: str, case_id: int | None = None,
+                 account_id: str | None = None, detail: dict[str, Any] | None = None) -> int:
+    cur = db.execute(
+        "INSERT INTO audit_log (at, actor, action, case_id, account_id, detail) VALUES (?,?,?,?,?,?)",
+        (at, actor, action, case_id, account_id,
+         json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)))
+    return cur.lastrowid
+
+
+def audit_of_case(db, case_id: int) -> list[dict]:
+    return [_decode_audit(r) for r in _all(
+        db, "SELECT id, at, actor, action, case_id, account_id, detail FROM audit_log "
+            "WHERE case_id = ? ORDER BY id", (case_id,))]
+
+
+def audit_of_account(db, account_id: str) -> list[dict]:
+    return [_decode_audit(r) for r in _all(
+        db, "SELECT id, at, actor, action, case_id, account_id, detail FROM audit_log "
+            "WHERE account_id = ? ORDER BY id", (account_id,))]
+
+
+def _decode_audit(row: dict) -> dict:
+    row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
+    return row
+
+
+# -- case changes ---------------------------------------------------------
+
+def record_decision(db, *, case_id: int, decision: str, category: str | None, severity: str | None,
+                    by: str, note: str | None, at: str, referral: bool) -> None:
+    """Close the case with staff's decision (the grouping index then frees the account)."""
+    db.execute(
+        "UPDATE cases SET status = 'decided', decision = ?, decision_category = ?, decision_severity = ?, "
+        "decided_by = ?, decided_at = ?, decision_note = ?, referral = MAX(referral, ?), updated_at = ? "
+        "WHERE id = ?",
+        (decision, category, severity, by, at, note, int(referral), at, case_id))
+
+
+def set_assignee(db, case_id: int, assignee: str | None, at: str) -> None:
+    db.execute("UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, at, case_id))
+
+
+def touch_case(db, case_id: int, at: str) -> None:
+    db.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
+
+
+def merged_into(db, case_id: int) -> str | None:
+    """The ref a merged case was folded into (store.cases.move_reports keeps it in decision_note)."""
+    row = _one(db, "SELECT decision_note FROM cases WHERE id = ? AND status = 'merged'", (case_id,))
+    return row["decision_note"] if row else None
+
+
+# -- sanctions ------------------------------------------------------------
+
+def insert_sanction(db, *, account_id: str, case_id: int, action: str, functions: tuple[str, ...] | list[str],
+                    starts_at: str, until: str | None, category: str, severity: str, rule: str,
+                    violation_number: int, decided_by: str, enforcement_status: str, at: str) -> int:
+    cur = db.execute(
+        "INSERT INTO sanctions (account_id, case_id, action, functions, starts_at, until, category, severity, "
+        "rule, violation_number, decided_by, enforcement_status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (account_id, case_id, action, json.dumps(list(functions)), starts_at, until, category, severity,
+         rule, violation_number, decided_by, enforcement_status, at))
+    return cur.lastrowid
+
+
+def sanction_by_id(db, sanction_id: int) -> dict | None:
+    row = _one(db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
+                   "WHERE s.id = ?", (sanction_id,))
+    return _decode_sanction(row) if row else None
+
+
+def sanctions_of_account(db, account_id: str) -> list[dict]:
+    return [_decode_sanction(r) for r in _all(
+        db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
+            "WHERE s.account_id = ? ORDER BY s.starts_at, s.id", (account_id,))]
+
+
+def sanctions_of_case(db, case_id: int) -> list[dict]:
+    return [_decode_sanction(r) for r in _all(
+        db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
+            "WHERE s.case_id = ? ORDER BY s.id", (case_id,))]
+
+
+def list_sanctions(db, *, account_id: str | None = None, since: str | None = None,
+                   include_revoked: bool = True, enforcement_due: bool = False) -> list[dict]:
+    """Sanctions with what a statement of reasons needs: the case ref and how many
+    reports and reporters it rested on (counts only, never who).
+
+    `since` keeps sanctions created or revoked at or after that time, so an
+    incremental export also carries revocations of older sanctions.
+    """
+    where, params = [], []
+    if account_id:
+        where.append("s.account_id = ?")
+        params.append(account_id)
+    if since:
+        where.append("(s.created_at >= ? OR s.revoked_at >= ?)")
+        params += [since, since]
+    if not include_revoked:
+        where.append("s.revoked = 0")
+    if enforcement_due:
+        where.append("s.enforcement_status IN ('pending', 'failed')")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return [_decode_sanction(r) for r in _all(
+        db,
+        f"SELECT {SANCTION_COLUMNS}, "
+        "(SELECT COUNT(*) FROM case_reports cr WHERE cr.case_id = s.case_id) AS reports, "
+        "(SELECT COUNT(*) FROM case_reporters cp WHERE cp.case_id = s.case_id) AS reporters "
+        f"FROM sanctions s JOIN cases c ON c.id = s.case_id {clause} ORDER BY s.id",
+        params)]
+
+
+def revoke_sanction(db, sanction_id: int, *, by: str, note: str, at: str, requeue_enforcement: bool) -> None:
+    """Mark revoked; if enforcement is configured, the platform must hear of it too."""
+    db.execute(
+        "UPDATE sanctions SET revoked = 1, revoked_at = ?, revoked_by = ?, revoke_note = ?, "
+        "enforcement_status = CASE WHEN ? THEN 'pending' ELSE enforcement_status END WHERE id = ?",
+        (at, by, note, int(requeue_enforcement), sanction_id))
+
+
+def record_enforcement(db, sanction_id: int, *, ok: bool, error: str | None) -> None:
+    db.execute(
+        "UPDATE sanctions SET enforcement_status = ?, enforcement_attempts = enforcement_attempts + 1, "
+        "enforcement_error = ? WHERE id = ?",
+        ("done" if ok else "failed", error, sanction_id))
+
+
+def _decode_sanction(row: dict) -> dict:
+    row["functions"] = json.loads(row["functions"]) if row["functions"] else []
+    row["revoked"] = bool(row["revoked"])
+    return row
+
+
+# -- account history ------------------------------------------------------
+
+def cases_of_account(db, account_id: str) -> list[dict]:
+    return _all(
+        db, "SELECT id, ref, status, category, severity, reporters, reports, opened_at, decided_at, "
+            "decision, decision_category, decision_severity, referral FROM cases "
+            "WHERE account_id = ? ORDER BY opened_at, id", (account_id,))
+
+
+def account_known(db, account_id: str) -> bool:
+    return _one(db, "SELECT 1 AS x FROM cases WHERE account_id = ? UNION ALL "
+                    "SELECT 1 FROM sanctions WHERE account_id = ? LIMIT 1", (account_id, account_id)) is not None
