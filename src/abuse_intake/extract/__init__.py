@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..models import Extraction
 from .accounts import AccountRules, compile_account_rules, find_accounts
-from .category import CategoryRules, classify, compile_category_rules
-from .language import detect_language
+from .category import CategoryRules, classify_tokens, compile_category_rules, tokenize
+from .language import detect_language_tokens
 
 __all__ = ["Rules", "compile_rules", "extract"]
 
@@ -62,11 +62,13 @@ def extract(
         rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
         reporter_address, reporter_name or "",
     )
-    category, severity, words = classify(rules.categories, [subject, text, forwarded_text])
+    # Tokenize once: the sender's own words serve both category and language.
+    own_tokens = [tokenize(subject), tokenize(text)]
+    category, severity, words = classify_tokens(rules.categories, [*own_tokens, tokenize(forwarded_text)])
     return Extraction(
         account_ids=account_ids,
         category=category,
         severity=severity,
         matched_words=words,
-        language=detect_language([subject, text]),
+        language=detect_language_tokens(own_tokens),
     )

@@ -29,19 +29,19 @@ class CategoryRules:
     severities: tuple[str, ...]
     # "open bo" -> ((category index, word as configured), ...)
     phrases: dict[str, tuple[tuple[int, str], ...]]
-    first_tokens: frozenset[str]
-    max_len: int  # longest phrase, in tokens
+    # first token of a phrase -> the phrase lengths (in tokens) starting with it, longest first
+    first_tokens: dict[str, tuple[int, ...]]
 
 
 def compile_category_rules(categories: dict[str, Category]) -> CategoryRules:
     phrases: dict[str, list[tuple[int, str]]] = {}
-    max_len = 1
+    lengths: dict[str, set[int]] = {}
     for idx, cat in enumerate(categories.values()):
         for word in cat.words:
             toks = tokenize(word)
             if not toks:
                 continue
-            max_len = max(max_len, len(toks))
+            lengths.setdefault(toks[0], set()).add(len(toks))
             entries = phrases.setdefault(" ".join(toks), [])
             if all(i != idx for i, _ in entries):
                 entries.append((idx, word))
@@ -49,8 +49,7 @@ def compile_category_rules(categories: dict[str, Category]) -> CategoryRules:
         names=tuple(categories),
         severities=tuple(c.severity for c in categories.values()),
         phrases={k: tuple(v) for k, v in phrases.items()},
-        first_tokens=frozenset(k.split(" ", 1)[0] for k in phrases),
-        max_len=max_len,
+        first_tokens={t: tuple(sorted(ls, reverse=True)) for t, ls in lengths.items()},
     )
 
 
@@ -58,34 +57,32 @@ def classify(rules: CategoryRules, texts: list[str]) -> tuple[str | None, str | 
     """(category, severity, matched words) for the texts; (None, None, []) when
     no configured word occurs. Most severe category wins; ties go to the one
     with more distinct matched words, then to the one listed first in config."""
+    return classify_tokens(rules, [tokenize(t) for t in texts if t])
+
+
+def classify_tokens(rules: CategoryRules, token_lists: list[list[str]]) -> tuple[str | None, str | None, list[str]]:
+    """classify() on texts already split by tokenize()."""
     hits: dict[int, set[str]] = {}
     matched: dict[str, None] = {}  # ordered set of configured words
-    phrases, first, max_len = rules.phrases, rules.first_tokens, rules.max_len
-    for text in texts:
-        if not text:
-            continue
-        toks = tokenize(text)
+    phrases, first = rules.phrases, rules.first_tokens
+    for toks in token_lists:
         n = len(toks)
-        i = 0
-        while i < n:
-            tok = toks[i]
-            if tok not in first:
-                i += 1
+        covered = 0  # tokens before this index belong to an earlier match
+        for i in [i for i, t in enumerate(toks) if t in first]:
+            if i < covered:
                 continue
             # Longest phrase wins at each position and covers its tokens, so
             # "sexual harassment" is not also counted as "harassment".
-            found = None
-            for length in range(min(max_len, n - i), 0, -1):
-                found = phrases.get(tok if length == 1 else " ".join(toks[i:i + length]))
+            for length in first[toks[i]]:
+                if i + length > n:
+                    continue
+                found = phrases.get(toks[i] if length == 1 else " ".join(toks[i:i + length]))
                 if found:
+                    for idx, word in found:
+                        hits.setdefault(idx, set()).add(word)
+                        matched.setdefault(word, None)
+                    covered = i + length
                     break
-            if not found:
-                i += 1
-                continue
-            for idx, word in found:
-                hits.setdefault(idx, set()).add(word)
-                matched.setdefault(word, None)
-            i += length
     if not hits:
         return None, None, []
     best = max(hits, key=lambda i: (SEVERITY_RANK[rules.severities[i]], len(hits[i]), -i))

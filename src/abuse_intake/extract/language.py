@@ -35,15 +35,15 @@ again today yesterday message messages email attached attachment profile help in
 
 def detect_language(texts: list[str]) -> str | None:
     """"id", "en", or None when no telling word occurs (or the counts tie)."""
+    return detect_language_tokens([tokenize(t) for t in texts if t])
+
+
+def detect_language_tokens(token_lists: list[list[str]]) -> str | None:
+    """detect_language() on texts already split by tokenize()."""
     id_count = en_count = 0
-    for text in texts:
-        if not text:
-            continue
-        for tok in tokenize(text):
-            if tok in _ID:
-                id_count += 1
-            elif tok in _EN:
-                en_count += 1
+    for toks in token_lists:
+        id_count += len([t for t in toks if t in _ID])
+        en_count += len([t for t in toks if t in _EN])
     if id_count == en_count:
         return None
     return "id" if id_count > en_count else "en"
