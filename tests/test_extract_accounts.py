@@ -247,3 +247,27 @@ def test_long_adversarial_input_is_handled(settings):
     text = ("akun " + " " * 5000 + "@" * 5000 + "a." * 20000 + " ID: ?" * 3000) * 2
     assert ids(settings, text) == []
     assert ids(settings, "@" + "a_" * 50000) == []
+
+
+def test_no_labels_configured_still_finds_at_and_links(settings):
+    s = _with_accounts(settings, labels=())
+    assert ids(s, "ID: foo_bar, @baz_qux, obrolan.example/u/quux_1") == ["baz_qux", "quux_1"]
+
+
+def test_lower_case_handle_pattern_still_matches_any_case(settings):
+    s = _with_accounts(settings, handle_pattern=r"[a-z][a-z0-9._]{3,29}")
+    assert ids(s, "ID: Foo_Bar dan @BAZ_QUX") == ["foo_bar", "baz_qux"]
+
+
+def test_platform_own_address_local_parts_are_not_ids(settings):
+    assert ids(settings, "username: noreply, akun @abuse") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("sinta.id", ["sinta.id"]),  # a country code alone is a plausible handle ending
+    ("yahoo.co.id", []),
+    ("gmail.com", []),
+    ("foo_bar.com", ["foo_bar.com"]),  # '_' never appears in a domain
+])
+def test_at_domain_forms(settings, text, expected):
+    assert ids(settings, "hubungi @" + text) == expected
