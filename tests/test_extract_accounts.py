@@ -271,3 +271,18 @@ def test_platform_own_address_local_parts_are_not_ids(settings):
 ])
 def test_at_domain_forms(settings, text, expected):
     assert ids(settings, "hubungi @" + text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Follow kami di Instagram @tokoku.official",
+    "dia juga ada IG: @sinta_ig99",
+    "Telegram @sinta_tg",
+    "MiChat ID: sinta_mc99",
+    "akun IG username: sinta_ig99",
+])
+def test_other_services_handles_are_not_ids(settings, text):
+    assert ids(settings, text) == []
+
+
+def test_other_service_handle_next_to_an_obrolan_one(settings):
+    assert ids(settings, "IG @sinta_ig99, Obrolan @sinta_ob99") == ["sinta_ob99"]

@@ -6,8 +6,8 @@ Three ways a handle is recognised, all driven by [accounts] in the config:
   after a plain space only a word that cannot be ordinary prose counts: it
   holds a digit, '.', '_' or an inner capital ("akun om.genit_77", but not
   "this account pretends" or "2 akun open BO");
-- '@x' anywhere, except inside e-mail addresses and other sites' URLs, and
-  '@domain.tld' forms;
+- '@x' anywhere, except inside e-mail addresses and other sites' URLs,
+  '@domain.tld' forms and other services' handles ("IG @x", "Telegram: @x");
 - a profile link (accounts.profile_urls), in the text or in HTML hrefs.
 Then the reporter's own handle ("my username is x", "akun saya x") and their
 signature (a handle equal to their name or address local part, ignoring '.',
@@ -47,6 +47,18 @@ _TLDS = frozenset(
 )
 _SECOND_LEVEL = frozenset("co ac go or sch web net my com org gov edu mil".split())
 _STRIP = "._"
+
+# "IG @x", "Telegram: @x", "MiChat ID: x" name an account on another service.
+_OTHER_SITE = re.compile(
+    r"\b(?:instagram|insta|ig|twitter|tiktok|telegram|tele|tg|facebook|fb|whatsapp|wa|snapchat|"
+    r"michat|line|threads|youtube|yt|discord)"
+    r"(?:\s{1,3}(?:id|akun|account|handle|username))?\s{0,3}[:：]?\s{0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _other_site_before(text: str, pos: int) -> bool:
+    return _OTHER_SITE.search(text, max(0, pos - 30), pos) is not None
 
 
 @dataclass(frozen=True)
@@ -131,12 +143,14 @@ def _scan_text(rules: AccountRules, text: str) -> list[tuple[int, str]]:
         strong = bool(m.group("sep").strip())  # ':' or '@' after the label
         if not strong and not _looks_like_handle(raw.rstrip(_STRIP)):
             continue
+        if _other_site_before(text, m.start()):
+            continue
         h = _clean(rules, raw)
         if h:
             found.append((m.start("h"), h))
     for m in rules.at.finditer(text):
         raw = m.group("h")
-        if _is_domain(raw.rstrip(_STRIP)):
+        if _is_domain(raw.rstrip(_STRIP)) or _other_site_before(text, m.start()):
             continue
         h = _clean(rules, raw)
         if h:
