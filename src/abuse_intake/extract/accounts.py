@@ -47,6 +47,7 @@ _TLDS = frozenset(
 )
 _SECOND_LEVEL = frozenset("co ac go or sch web net my com org gov edu mil".split())
 _STRIP = "._"
+_CAMEL = re.compile(r"[a-z][A-Z]")
 
 # "IG @x", "Telegram: @x", "MiChat ID: x" name an account on another service.
 _OTHER_SITE = re.compile(
@@ -114,7 +115,7 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
 def _looks_like_handle(tok: str) -> bool:
     """Whether a word after a bare label (no ':' or '@') is a handle rather
     than prose: ordinary words have no digits, dots, underscores or inner capitals."""
-    return any(c.isdigit() or c in "._" for c in tok) or re.search(r"[a-z][A-Z]", tok) is not None
+    return any(c.isdigit() or c in "._" for c in tok) or _CAMEL.search(tok) is not None
 
 
 def _is_domain(tok: str) -> bool:
