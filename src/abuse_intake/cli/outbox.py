@@ -1,3 +1,91 @@
-"""Placeholder until the commands of this area land."""
+"""`abuse-intake send` and `abuse-intake outbox list`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import EX_TEMPFAIL
+from ..notify.outbox import DeliveryResult, deliver_pending
+from ..store import outbox as store
+from .common import App, echo_json, echo_table, pass_app
+
+STATUS_CHOICES = ("pending", "held", "sent", "failed", "all")
+
+
+@click.command("send")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Send at most N emails this run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def send(app: App, limit: int | None, as_json: bool) -> None:
+    """Deliver the emails waiting in the outbox, over one SMTP connection.
+
+    Temporary failures are retried by later runs with growing waits;
+    permanent ones (5xx) are marked failed. Exits 75 when the server could
+    not be reached and emails are still waiting.
+
+    \b
+    Example, from cron every few minutes:
+      abuse-intake --config /etc/abuse-intake/config.toml send
+    """
+    result = deliver_pending(app.db, app.settings, limit=limit)
+    if as_json:
+        echo_json(result.as_dict())
+    else:
+        click.echo(summary_line(result))
+        for error in result.errors:
+            click.echo(f"abuse-intake: send: {error}", err=True)
+    if result.unreachable and result.remaining:
+        sys.exit(EX_TEMPFAIL)
+
+
+def summary_line(result: DeliveryResult) -> str:
+    line = (f"sent {result.sent}, deferred {result.deferred}, failed {result.failed}, "
+            f"held {result.held}; {result.remaining} waiting")
+    if result.unreachable:
+        line += " (mail server unreachable)"
+    return line
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """The emails to reporters: queued, held by the daily cap, sent, failed.
+
+    \b
+    Example:
+      abuse-intake outbox list --status failed
+    """
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(STATUS_CHOICES), default="all", show_default=True,
+              help="Only emails in this state.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N rows (oldest first).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list with every column.")
+@pass_app
+def list_(app: App, status: str, limit: int | None, as_json: bool) -> None:
+    """List outbox emails with their state, attempts and case references.
+
+    \b
+    Example:
+      abuse-intake outbox list --status pending --json
+    """
+    rows = [_view(r) for r in store.list_emails(app.db, status=status, limit=limit)]
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(rows, ("id", "kind", "to", "language", "case_refs", "status", "attempts", "created_at",
+                      "sent_at", "subject"), empty="outbox is empty" if status == "all" else f"no {status} emails")
+
+
+def _view(row: dict) -> dict:
+    return {
+        "id": row["id"], "kind": row["kind"], "to": row["recipient"], "subject": row["subject"],
+        "language": row["language"], "case_refs": row["case_refs"], "status": row["status"],
+        "attempts": row["attempts"], "message_id": row["message_id"], "created_at": row["created_at"],
+        "sent_at": row["sent_at"], "next_attempt_at": row["next_attempt_at"], "last_error": row["last_error"],
+    }
+
+
+COMMANDS = [send, outbox_group]

@@ -1,0 +1,303 @@
+"""Queue emails to reporters, and deliver the queue.
+
+Queueing (`queue_*`) runs inside the caller's transaction, next to the event
+that causes the email (a report stored, a case decided), so an email exists
+exactly when its event does. Each row is rendered completely at queue time.
+(kind, case, recipient) is unique through the table outbox_cases, so nothing
+about a case is queued twice to the same person.
+
+Delivery (`deliver_pending`) runs outside any transaction and commits each
+row's result on its own. It is at-least-once: see the note in _deliver_one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .. import crashpoints
+from ..config import Settings
+from ..errors import DeliveryError, InvalidActionError, NotFoundError
+from ..store import outbox as store
+from ..store.db import iso, parse_iso, transaction, utcnow
+from . import smtp
+from .headers import clean_message_id, plain_address
+from .render import Renderer, category_label, function_labels
+
+ACK_KINDS = ("ack", "needs_info")
+OUTCOME_KIND = {"violation": "outcome_actioned", "no_violation": "outcome_no_violation"}
+WINDOW = timedelta(hours=24)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+# 1+2+...+256 minutes, then every 6 h: about four and a half days, like an MTA.
+MAX_ATTEMPTS = 25
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    deferred: int = 0  # temporary failure: retried on a later run
+    failed: int = 0  # permanent failure: never retried
+    held: int = 0  # per-recipient daily cap reached: waits in the outbox
+    errors: list[str] = field(default_factory=list)
+    unreachable: bool = False  # the server could not be reached, or the connection broke
+    remaining: int = 0  # rows still pending or held after the run
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "deferred": self.deferred, "failed": self.failed, "held": self.held,
+                "unreachable": self.unreachable, "remaining": self.remaining, "errors": list(self.errors)}
+
+
+# -- queueing ----------------------------------------------------------------
+
+def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_message: int,
+                       recipient: str | None, language: str | None, reporter_name: str,
+                       reply_to_message_id: str | None, reporter_subject: str,
+                       cases: list[dict]) -> int | None:
+    """One acknowledgement listing every case of this report not yet acknowledged
+    to this recipient: kind 'ack' if any case names an account, else 'needs_info'.
+    Returns the outbox id, or None when nothing is due."""
+    rcpt = _recipient(settings, recipient)
+    if rcpt is None or not cases:
+        return None
+    told = store.cases_already_told(db, ACK_KINDS, rcpt, [c["id"] for c in cases])
+    fresh = [c for c in cases if c["id"] not in told]
+    if not fresh:
+        return None
+    kind = "ack" if any(c.get("account_id") for c in fresh) else "needs_info"
+    refs = [c["ref"] for c in fresh]
+    lang = renderer.language(language)
+    rendered = renderer.render(
+        kind, lang, reporter_name=reporter_name or "", subject=reporter_subject or "", case_refs=refs,
+        cases=[{"ref": c["ref"], "account_id": c.get("account_id")} for c in fresh])
+    parent = clean_message_id(reply_to_message_id)
+    outbox_id = _insert(db, settings, kind=kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
+                        refs=[parent] if parent else [], case_refs=refs,
+                        dedupe_key=f"{kind}:message:{source_message}:{rcpt}", source_message=source_message)
+    if outbox_id is not None:
+        store.link_cases(db, outbox_id, [c["id"] for c in fresh], kind, rcpt)
+    return outbox_id
+
+
+def queue_not_a_report(db, settings: Settings, renderer: Renderer, *, source_message: int,
+                       recipient: str | None, language: str | None, reporter_name: str,
+                       reply_to_message_id: str | None, reporter_subject: str) -> int | None:
+    """The short "this address handles reports only" reply, if configured."""
+    if not settings.send_not_a_report:
+        return None
+    rcpt = _recipient(settings, recipient)
+    if rcpt is None:
+        return None
+    lang = renderer.language(language)
+    rendered = renderer.render("not_a_report", lang, reporter_name=reporter_name or "",
+                               subject=reporter_subject or "")
+    parent = clean_message_id(reply_to_message_id)
+    return _insert(db, settings, kind="not_a_report", rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
+                   refs=[parent] if parent else [], case_refs=[],
+                   dedupe_key=f"not_a_report:message:{source_message}:{rcpt}", source_message=source_message)
+
+
+def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int) -> list[int]:
+    """One outcome email per reporter of a decided case; returns the new outbox ids.
+
+    Each reporter gets only their own email: no other reporter is named, and
+    the reported account is never told who reported."""
+    case = store.case_for_outcome(db, case_id)
+    if case is None:
+        raise NotFoundError(f"case {case_id} not found")
+    kind = OUTCOME_KIND.get(case["decision"] or "")
+    if kind is None:
+        raise InvalidActionError(f"case {case['ref']} has no decision yet")
+    sanction = store.sanction_for_case(db, case_id) if kind == "outcome_actioned" else None
+    category = case["decision_category"] or case["category"]
+    queued: list[int] = []
+    for reporter in store.reporters_for_outcome(db, case_id):
+        rcpt = _recipient(settings, reporter["reporter"])
+        if rcpt is None or store.cases_already_told(db, (kind,), rcpt, [case_id]):
+            continue
+        lang = renderer.language(reporter["language"])
+        details = _sanction_vars(sanction, lang)
+        rendered = renderer.render(
+            kind, lang, reporter_name=reporter["from_name"] or "", subject=reporter["subject"] or "",
+            case_refs=[case["ref"]], cases=[{"ref": case["ref"], "account_id": case["account_id"]}],
+            account_id=case["account_id"], category=category_label(category, lang), **details)
+        parent = clean_message_id(reporter["message_id"])
+        # Thread under the reporter's message and our acknowledgement of it.
+        refs = ([parent] if parent else []) + store.our_message_ids_for(db, case_id, rcpt)
+        outbox_id = _insert(db, settings, kind=kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
+                            refs=refs, case_refs=[case["ref"]], dedupe_key=f"{kind}:case:{case_id}:{rcpt}",
+                            source_message=None)
+        if outbox_id is not None:
+            store.link_cases(db, outbox_id, [case_id], kind, rcpt)
+            queued.append(outbox_id)
+    return queued
+
+
+def _recipient(settings: Settings, value: str | None) -> str | None:
+    rcpt = plain_address(value)
+    if rcpt is None or rcpt in settings.own_addresses:
+        return None
+    return rcpt
+
+
+def _sanction_vars(sanction: dict | None, lang: str) -> dict:
+    if not sanction:
+        return {"action": None, "functions": [], "until": None}
+    restrict = sanction["action"] == "restrict"
+    until = sanction["until"] if restrict else None
+    return {
+        "action": sanction["action"],
+        "functions": function_labels(sanction["functions"], lang) if restrict else [],
+        "until": _day(until) if until else None,
+    }
+
+
+def _day(value: str) -> str:
+    try:
+        return parse_iso(value).date().isoformat()
+    except ValueError:
+        return value[:10]
+
+
+def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs, case_refs, dedupe_key,
+            source_message) -> int | None:
+    return store.insert_email(
+        db, kind=kind, recipient=rcpt, language=lang, subject=rendered.subject, body_text=rendered.text,
+        body_html=rendered.html, message_id=f"{secrets.token_hex(16)}@{settings.message_id_domain}",
+        in_reply_to=parent, refs=refs, case_refs=case_refs, dedupe_key=dedupe_key,
+        source_message=source_message, created_at=iso())
+
+
+# -- delivery ----------------------------------------------------------------
+
+def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
+                    limit: int | None = None) -> DeliveryResult:
+    """Send what is due over one connection; every row's outcome is committed
+    on its own. Must be called outside a transaction.
+
+    Raises DeliveryError (permanent) when the transport is misconfigured;
+    rows are then left as they were."""
+    now = now or utcnow()
+    now_iso = iso(now)
+    result = DeliveryResult()
+    with transaction(db):
+        store.release_held(db, now_iso)
+    rows = store.due(db, now_iso, limit)
+    transport = None
+    down: str | None = None  # why the server cannot be used for the rest of this run
+    try:
+        for row in rows:
+            if _refuse(db, settings, row, now_iso, result) or _hold(db, settings, row, now, result):
+                continue
+            if down is None and transport is None:
+                try:
+                    transport = smtp.open_transport(settings.outgoing)
+                except DeliveryError as exc:
+                    if exc.permanent:
+                        raise
+                    down = str(exc)
+            if down is not None:
+                _temporary(db, row, down, now, result, report=False)
+                continue
+            _deliver_one(db, settings, transport, row, now, result)
+            if transport.broken:
+                down = "connection lost earlier in this run"
+                result.unreachable = True
+    finally:
+        if transport is not None:
+            transport.close()
+    if down is not None:
+        result.unreachable = True
+        result.errors.append(down)
+    counts = store.count_by_status(db)
+    result.remaining = counts["pending"] + counts["held"]
+    return result
+
+
+def _refuse(db, settings: Settings, row: dict, now_iso: str, result: DeliveryResult) -> bool:
+    """Rows that must never go out: not one plain address, or one of our own."""
+    rcpt = plain_address(row["recipient"])
+    reason = None
+    if rcpt is None:
+        reason = "not a single plain address: never mailed"
+    elif rcpt in settings.own_addresses:
+        reason = "one of the platform's own addresses: never mailed"
+    if reason is None:
+        return False
+    with transaction(db):
+        store.mark_failed(db, row["id"], reason, attempted=False)
+        store.add_attempt(db, row["id"], now_iso, "permanent", reason)
+    result.failed += 1
+    result.errors.append(f"outbox {row['id']}: {reason}")
+    return True
+
+
+def _hold(db, settings: Settings, row: dict, now: datetime, result: DeliveryResult) -> bool:
+    """Apply the per-recipient cap over the last 24 hours."""
+    cap = settings.limits.max_emails_per_recipient_per_day
+    count, oldest = store.sent_to_since(db, row["recipient"], iso(now - WINDOW))
+    if count < cap:
+        return False
+    # Free again once the oldest email of the window is 24 h old.
+    until = parse_iso(oldest) + WINDOW + timedelta(seconds=1)
+    with transaction(db):
+        store.mark_held(db, row["id"], iso(until), f"daily cap of {cap} emails to this address reached")
+    result.held += 1
+    return True
+
+
+def _deliver_one(db, settings: Settings, transport, row: dict, now: datetime, result: DeliveryResult) -> None:
+    try:
+        raw = smtp.build_message(
+            from_name=settings.from_name, from_address=settings.support_address, to=row["recipient"],
+            subject=row["subject"], text=row["body_text"], html=row["body_html"],
+            message_id=row["message_id"], in_reply_to=row["in_reply_to"], references=row["refs"], date=now)
+    except (DeliveryError, ValueError) as exc:
+        _permanent(db, row, f"cannot build the message: {exc}", now, result)
+        return
+    crashpoints.hit("before_send")
+    try:
+        reply = transport.send(settings.support_address, row["recipient"], raw, row["message_id"])
+    except DeliveryError as exc:
+        if exc.permanent:
+            _permanent(db, row, str(exc), now, result)
+        else:
+            _temporary(db, row, str(exc), now, result)
+        return
+    # The server has the message. A crash between here and the commit below
+    # leaves the row pending, so the next run sends it once more: the one
+    # documented window for a duplicate (the recipient sees the same
+    # Message-ID twice). Committing before sending would instead risk losing it.
+    crashpoints.hit("after_smtp_250")
+    with transaction(db):
+        store.mark_sent(db, row["id"], iso(now))
+        store.add_attempt(db, row["id"], iso(now), "sent", reply)
+    result.sent += 1
+
+
+def _permanent(db, row: dict, error: str, now: datetime, result: DeliveryResult) -> None:
+    with transaction(db):
+        store.mark_failed(db, row["id"], error)
+        store.add_attempt(db, row["id"], iso(now), "permanent", error)
+    result.failed += 1
+    result.errors.append(f"outbox {row['id']} to {row['recipient']}: {error}")
+
+
+def _temporary(db, row: dict, error: str, now: datetime, result: DeliveryResult,
+               report: bool = True) -> None:
+    attempts = row["attempts"] + 1
+    if attempts >= MAX_ATTEMPTS:
+        _permanent(db, row, f"gave up after {attempts} attempts: {error}", now, result)
+        return
+    with transaction(db):
+        store.mark_temporary(db, row["id"], error, iso(now + backoff(attempts)))
+        store.add_attempt(db, row["id"], iso(now), "temporary", error)
+    result.deferred += 1
+    if report:
+        result.errors.append(f"outbox {row['id']} to {row['recipient']}: {error} (will retry)")
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the n-th failed attempt: 1 min, 2, 4, ... capped at 6 h."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)

@@ -1,0 +1,237 @@
+"""Build the MIME message we send, and hand it to a transport.
+
+Transports (``[outgoing] url``):
+  smtp://HOST:PORT            plain SMTP (no AUTH: a password never crosses
+                              the network unencrypted)
+  smtps://[USER@]HOST:PORT    TLS from the first byte, optional AUTH
+  smtp+starttls://[USER@]HOST:PORT   STARTTLS (required), optional AUTH
+  dir:PATH                    each email written to PATH/<message-id>.eml
+
+Errors are DeliveryError with ``permanent`` set: a 5xx reply is permanent
+(never retry), a 4xx, refused connection or timeout is temporary. A
+misconfiguration (no STARTTLS offered, bad password, certificate not
+trusted) is a permanent DeliveryError raised by ``open_transport``.
+Certificates are verified against the system store; SSL_CERT_FILE points
+Python at another CA bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+
+from ..config import OutgoingSettings
+from ..errors import ConfigError, DeliveryError
+from .headers import NAME_MAX, clean_message_id, clean_message_ids, clean_text, plain_address
+
+
+def build_message(*, from_name: str, from_address: str, to: str, subject: str, text: str, html: str,
+                  message_id: str, in_reply_to: str | None, references: list[str] | None,
+                  date: datetime) -> bytes:
+    """The email as bytes with CRLF line ends, 7-bit clean (quoted-printable UTF-8)."""
+    recipient = plain_address(to)
+    if recipient is None:
+        raise DeliveryError(f"refusing to write to {to!r}: not a single plain address", permanent=True)
+    own_id = clean_message_id(message_id)
+    if own_id is None:
+        raise DeliveryError(f"bad Message-ID {message_id!r}", permanent=True)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=clean_text(from_name, NAME_MAX), addr_spec=from_address)
+    msg["To"] = Address(addr_spec=recipient)
+    msg["Subject"] = clean_text(subject, 300)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = f"<{own_id}>"
+    parent = clean_message_id(in_reply_to)
+    if parent:
+        msg["In-Reply-To"] = f"<{parent}>"
+    refs = clean_message_ids(references)
+    if refs:
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    # RFC 3834: tells autoresponders (and our own intake) not to answer this.
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+class Transport(Protocol):
+    broken: bool
+
+    def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
+        """Hand over one message to exactly `recipient`; returns the server's reply."""
+
+    def close(self) -> None: ...
+
+
+def open_transport(outgoing: OutgoingSettings) -> Transport:
+    if outgoing.scheme == "dir":
+        return DirTransport(outgoing.path)
+    if outgoing.scheme in ("smtp", "smtps", "smtp+starttls"):
+        return SmtpTransport(outgoing)
+    raise DeliveryError(f"unknown outgoing transport {outgoing.scheme!r}", permanent=True)
+
+
+class DirTransport:
+    """Writes each message to a file, for demos and dry runs."""
+
+    broken = False
+
+    def __init__(self, path: Path | None):
+        if path is None:
+            raise DeliveryError("dir: transport without a path", permanent=True)
+        self.path = Path(path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise DeliveryError(f"cannot create {self.path}: {exc.strerror}", permanent=True) from None
+
+    def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
+        # Our own Message-ID (hex@domain) is the file name, so a re-send overwrites, never duplicates.
+        name = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in message_id) + ".eml"
+        target = self.path / name
+        tmp = self.path / f".{name}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {target}: {exc.strerror}") from None
+        return f"written {target}"
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """One SMTP session, opened on construction and reused for every message."""
+
+    def __init__(self, outgoing: OutgoingSettings):
+        self.broken = False
+        self.where = f"{outgoing.scheme}://{outgoing.host}:{outgoing.port}"
+        if outgoing.user and outgoing.scheme == "smtp":
+            raise DeliveryError(f"outgoing.url {self.where}: refusing AUTH without TLS; "
+                                "use smtps:// or smtp+starttls://", permanent=True)
+        context = ssl.create_default_context()
+        self.conn: smtplib.SMTP | None = None
+        try:
+            if outgoing.scheme == "smtps":
+                self.conn = smtplib.SMTP_SSL(outgoing.host, outgoing.port, timeout=outgoing.timeout,
+                                             context=context)
+            else:
+                self.conn = smtplib.SMTP(outgoing.host, outgoing.port, timeout=outgoing.timeout)
+            self.conn.ehlo()
+            if outgoing.scheme == "smtp+starttls":
+                if not self.conn.has_extn("starttls"):
+                    raise DeliveryError(f"{self.where} does not offer STARTTLS", permanent=True)
+                self.conn.starttls(context=context)
+                self.conn.ehlo()
+            if outgoing.user:
+                self.conn.login(outgoing.user, outgoing.password())
+        except DeliveryError:
+            self.close()
+            raise
+        except ConfigError as exc:
+            self.close()
+            raise DeliveryError(str(exc), permanent=True) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()
+            raise DeliveryError(f"{self.where}: login as {outgoing.user} refused: {_reply(exc)}",
+                                permanent=True) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self.close()
+            raise DeliveryError(f"{self.where}: {exc}", permanent=True) from None
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise DeliveryError(f"{self.where}: TLS certificate not trusted: {exc.verify_message}",
+                                permanent=True) from None
+        except ssl.SSLError as exc:
+            self.close()
+            raise DeliveryError(f"{self.where}: TLS failed: {exc.reason or exc}", permanent=True) from None
+        except smtplib.SMTPResponseException as exc:
+            # A 421/554 greeting or refused EHLO: the server is there but will not talk now.
+            self.close()
+            raise DeliveryError(f"{self.where}: {_reply(exc)}", permanent=False) from None
+        except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, DNS, disconnect
+            self.close()
+            raise DeliveryError(f"{self.where} unreachable: {_oserror(exc)}", permanent=False) from None
+
+    def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
+        conn = self.conn
+        if conn is None or self.broken:
+            raise DeliveryError(f"{self.where}: connection lost")
+        try:
+            # The envelope names exactly one recipient: headers never decide who gets mail.
+            code, resp = conn.mail(sender)
+            if code != 250:
+                self._reset()
+                raise _classified("MAIL FROM", code, resp)
+            code, resp = conn.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                raise _classified("RCPT TO", code, resp)
+            code, resp = conn.data(raw)
+            if code != 250:
+                self._reset()
+                raise _classified("DATA", code, resp)
+            return f"{code} {_text(resp)}"
+        except DeliveryError:
+            raise
+        except smtplib.SMTPResponseException as exc:  # SMTPDataError: DATA not accepted
+            self._reset()
+            raise _classified("DATA", exc.smtp_code, exc.smtp_error) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            # Disconnect or timeout mid-transaction: the session state is unknown.
+            self.broken = True
+            raise DeliveryError(f"{self.where}: {_oserror(exc)}") from None
+
+    def _reset(self) -> None:
+        try:
+            self.conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self.broken = True
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.quit()
+        except (OSError, smtplib.SMTPException):
+            try:
+                self.conn.close()
+            except OSError:
+                pass
+        self.conn = None
+
+
+def _classified(stage: str, code: int, resp) -> DeliveryError:
+    text = f"{stage}: {code} {_text(resp)}"
+    return DeliveryError(text, permanent=500 <= code <= 599)
+
+
+def _text(resp) -> str:
+    if isinstance(resp, bytes):
+        resp = resp.decode("utf-8", "replace")
+    return " ".join(str(resp).split())
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+
+
+def _oserror(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,188 @@
+"""SQL for the outbox: queued emails, which cases they are about, and every
+delivery attempt. Functions never commit; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+STATUSES = ("pending", "held", "sent", "failed")
+LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "status", "attempts",
+                "message_id", "created_at", "sent_at", "next_attempt_at", "last_error")
+
+
+def _one(db, sql: str, params: Iterable[Any] = ()) -> dict | None:
+    cur = db.execute(sql, tuple(params))
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+
+def _all(db, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+    cur = db.execute(sql, tuple(params))
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def _marks(values) -> str:
+    return ",".join("?" for _ in values)
+
+
+# -- queueing ----------------------------------------------------------------
+
+def insert_email(db, *, kind: str, recipient: str, language: str, subject: str, body_text: str,
+                 body_html: str, message_id: str, in_reply_to: str | None, refs: list[str],
+                 case_refs: list[str], dedupe_key: str, source_message: int | None,
+                 created_at: str) -> int | None:
+    """Queue one email as pending; None if its dedupe_key is already queued."""
+    cur = db.execute(
+        "INSERT INTO outbox (kind, recipient, language, subject, body_text, body_html, message_id, "
+        "in_reply_to, refs, case_refs, dedupe_key, source_message, status, created_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?) ON CONFLICT(dedupe_key) DO NOTHING",
+        (kind, recipient, language, subject, body_text, body_html, message_id, in_reply_to,
+         json.dumps(refs), json.dumps(case_refs), dedupe_key, source_message, created_at))
+    return cur.lastrowid if cur.rowcount == 1 else None
+
+
+def link_cases(db, outbox_id: int, case_ids: list[int], kind: str, recipient: str) -> None:
+    db.conn.executemany(
+        "INSERT INTO outbox_cases (outbox_id, case_id, kind, recipient) VALUES (?,?,?,?)",
+        [(outbox_id, cid, kind, recipient) for cid in case_ids])
+
+
+def cases_already_told(db, kinds: Iterable[str], recipient: str, case_ids: list[int]) -> set[int]:
+    """Of case_ids, those for which an email of one of `kinds` went (or waits) to recipient."""
+    kinds = list(kinds)
+    if not case_ids or not kinds:
+        return set()
+    rows = db.execute(
+        f"SELECT case_id FROM outbox_cases WHERE recipient = ? AND kind IN ({_marks(kinds)}) "
+        f"AND case_id IN ({_marks(case_ids)})", (recipient, *kinds, *case_ids)).fetchall()
+    return {r[0] for r in rows}
+
+
+def our_message_ids_for(db, case_id: int, recipient: str) -> list[str]:
+    """Message-IDs of emails about this case already queued to recipient, oldest first."""
+    rows = db.execute(
+        "SELECT o.message_id FROM outbox o JOIN outbox_cases oc ON oc.outbox_id = o.id "
+        "WHERE oc.case_id = ? AND oc.recipient = ? ORDER BY o.id", (case_id, recipient)).fetchall()
+    return [r[0] for r in rows]
+
+
+# -- what an outcome email needs ---------------------------------------------
+
+def case_for_outcome(db, case_id: int) -> dict | None:
+    return _one(db, "SELECT id, ref, account_id, status, category, decision, decision_category "
+                    "FROM cases WHERE id = ?", (case_id,))
+
+
+def reporters_for_outcome(db, case_id: int) -> list[dict]:
+    """Each reporter of the case, with the name and subject of their first message."""
+    return _all(
+        db,
+        "SELECT r.reporter, r.language, r.message_id, "
+        " (SELECT m.from_name FROM messages m WHERE m.message_id = r.message_id "
+        "   AND m.reporter = r.reporter ORDER BY m.id LIMIT 1) AS from_name, "
+        " (SELECT m.subject FROM messages m WHERE m.message_id = r.message_id "
+        "   AND m.reporter = r.reporter ORDER BY m.id LIMIT 1) AS subject "
+        "FROM case_reporters r WHERE r.case_id = ? ORDER BY r.added_at, r.reporter",
+        (case_id,))
+
+
+def sanction_for_case(db, case_id: int) -> dict | None:
+    """The latest sanction of the case that was not revoked."""
+    row = _one(db, "SELECT action, functions, until FROM sanctions WHERE case_id = ? AND revoked = 0 "
+                   "ORDER BY id DESC LIMIT 1", (case_id,))
+    if row:
+        row["functions"] = json.loads(row["functions"] or "[]")
+    return row
+
+
+# -- delivery ----------------------------------------------------------------
+
+def release_held(db, now: str) -> int:
+    """Held rows whose wait is over become pending again."""
+    cur = db.execute("UPDATE outbox SET status = 'pending' WHERE status = 'held' AND next_attempt_at <= ?",
+                     (now,))
+    return cur.rowcount
+
+
+def due(db, now: str, limit: int | None = None) -> list[dict]:
+    sql = ("SELECT * FROM outbox WHERE status = 'pending' "
+           "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id")
+    params: tuple = (now,)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params += (limit,)
+    return [_decode(r) for r in _all(db, sql, params)]
+
+
+def sent_to_since(db, recipient: str, since: str) -> tuple[int, str | None]:
+    """How many emails went to recipient since `since`, and when the oldest of them went."""
+    count, oldest = db.execute(
+        "SELECT COUNT(*), MIN(sent_at) FROM outbox WHERE recipient = ? AND status = 'sent' AND sent_at > ?",
+        (recipient, since)).fetchone()
+    return count, oldest
+
+
+def mark_sent(db, outbox_id: int, at: str) -> None:
+    db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+               "next_attempt_at = NULL, last_error = NULL WHERE id = ?", (at, outbox_id))
+
+
+def mark_temporary(db, outbox_id: int, error: str, next_attempt_at: str) -> None:
+    db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+               "WHERE id = ?", (error, next_attempt_at, outbox_id))
+
+
+def mark_failed(db, outbox_id: int, error: str, attempted: bool = True) -> None:
+    db.execute("UPDATE outbox SET status = 'failed', attempts = attempts + ?, last_error = ?, "
+               "next_attempt_at = NULL WHERE id = ?", (1 if attempted else 0, error, outbox_id))
+
+
+def mark_held(db, outbox_id: int, until: str, reason: str) -> None:
+    db.execute("UPDATE outbox SET status = 'held', next_attempt_at = ?, last_error = ? WHERE id = ?",
+               (until, reason, outbox_id))
+
+
+def add_attempt(db, outbox_id: int, at: str, result: str, detail: str | None) -> None:
+    db.execute("INSERT INTO delivery_attempts (outbox_id, at, result, detail) VALUES (?,?,?,?)",
+               (outbox_id, at, result, detail))
+
+
+def attempts_of(db, outbox_id: int) -> list[dict]:
+    return _all(db, "SELECT at, result, detail FROM delivery_attempts WHERE outbox_id = ? ORDER BY id",
+                (outbox_id,))
+
+
+# -- reading -----------------------------------------------------------------
+
+def get(db, outbox_id: int) -> dict | None:
+    row = _one(db, "SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+    return _decode(row) if row else None
+
+
+def list_emails(db, status: str = "all", limit: int | None = None) -> list[dict]:
+    cols = ", ".join(LIST_COLUMNS)
+    sql, params = f"SELECT {cols} FROM outbox", []
+    if status != "all":
+        sql += " WHERE status = ?"
+        params.append(status)
+    sql += " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_decode(r) for r in _all(db, sql, params)]
+
+
+def count_by_status(db) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall():
+        counts[status] = n
+    return counts
+
+
+def _decode(row: dict) -> dict:
+    for key in ("refs", "case_refs"):
+        if key in row:
+            row[key] = json.loads(row[key]) if row[key] else []
+    return row
