@@ -408,7 +408,7 @@ def test_the_statement_of_reasons(db, settings):
     assert rec["id"] == sid and rec["functions"] == ["post_status"] and rec["until"] == "2024-07-01T12:00:00Z"
     assert rec["basis"] == {"source": "user reports", "reports": 2, "reporters": 1}
     text = rec["statement"]
-    for part in ("Restriction of post_status", "until 2024-07-01T12:00:00Z", "prostitution",
+    for part in ("restriction of post_status", "until 2024-07-01T12:00:00Z", "prostitution",
                  "https://obrolan.example/guidelines", "2 user report(s)", "a person decided",
                  "appeals@obrolan.example", "high #1 -> restrict 30 days"):
         assert part in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..cases import triage
 from ..config import SEVERITIES
 from ..errors import NotFoundError
 from ..store import cases as case_store
@@ -78,6 +79,11 @@ def case_details(app: App, ref: str) -> dict:
     out["referral"] = bool(out["referral"])
     out["reporter_addresses"] = [r["reporter"] for r in case_store.reporters_of_case(db, case["id"])]
     out["reports_detail"] = reports
+    # The account's history (earlier cases, violations in the window, sanctions in force) and the audit trail.
+    history = triage.case_history(db, app.settings, case)
+    out["account_history"] = history["account"]
+    out["sanctions"] = history["sanctions"]
+    out["audit"] = history["audit"]
     return out
 
 
@@ -107,6 +113,12 @@ def show_case(app: App, ref: str, as_json: bool) -> None:
     if data["decision"]:
         click.echo(f"decision: {data['decision']} ({data['decision_category'] or '-'}) by "
                    f"{data['decided_by']} at {data['decided_at']}")
+    for s in data["sanctions"]:
+        click.echo(f"sanction {s['id']}: {s['action']}" + (f" until {s['until']}" if s["until"] else "")
+                   + f"  [rule: {s['rule']}]" + ("  REVOKED" if s["revoked"] else ""))
+    if data["referral"]:
+        click.echo("flagged for referral to law enforcement: keep the evidence")
+    _echo_account_history(data["account_history"])
     for i, r in enumerate(data["reports_detail"], 1):
         click.echo("")
         click.echo(f"--- report {i}: {r['reporter'] or '(no reply address)'}  {r['received_at']}  "
@@ -120,6 +132,39 @@ def show_case(app: App, ref: str, as_json: bool) -> None:
         for a in r["attachments"]:
             click.echo(f"attachment: {_printable(a['filename'] or '-')} ({a['content_type']}, {a['size']} bytes)"
                        f" -> {a['path'] or 'not stored: ' + (a['skipped_reason'] or '')}")
+    _echo_audit(data["audit"])
+
+
+def _echo_account_history(h: dict | None) -> None:
+    if h is None:
+        return
+    status = h["status"] + (f" until {h['until']}" if h["until"] else "")
+    click.echo(f"account {h['account_id']}: {status}; {h['violations_in_window']} confirmed violation(s) "
+               f"in the last {h['lookback_days']} days")
+    for s in h["sanctions_in_force"]:
+        click.echo(f"  in force: sanction {s['id']} {s['action']}"
+                   + (f" until {s['until']}" if s["until"] else "") + f" (case {s['case_ref']})")
+    if h["earlier_cases"]:
+        click.echo("  earlier cases: " + ", ".join(
+            f"{c['ref']} ({c['status']}{', ' + c['decision'] if c['decision'] else ''})" for c in h["earlier_cases"]))
+
+
+_AUDIT_KEYS = ("decision", "category", "severity", "action", "until", "rule", "sanction_id", "to", "account_id",
+               "merged_into", "merged_from")
+
+
+def _echo_audit(trail: list[dict]) -> None:
+    click.echo("")
+    click.echo("--- audit trail")
+    if not trail:
+        click.echo("(no staff actions yet)")
+    for a in trail:
+        d = a["detail"]
+        why = d.get("note") or d.get("text") or d.get("why") or ""
+        what = {k: d[k] for k in _AUDIT_KEYS if d.get(k) not in (None, "")}
+        click.echo(f"{a['at']}  {a['actor']}  {a['action']}"
+                   + (f"  {' '.join(f'{k}={v}' for k, v in what.items())}" if what else "")
+                   + (f"  -- {_printable(why)}" if why else ""))
 
 
 def _printable(text: str, keep_newlines: bool = False) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 
 import click
 
 from ..cases import triage
+from ..errors import EX_TEMPFAIL
 from ..policy import enforcement
 from ..store import triage as store
 from ..store.db import iso, utcnow
@@ -95,7 +97,7 @@ def enforce(app: App) -> None:
     report = _enforce(app)
     click.echo(f"enforcement: {len(report.done)} done, {len(report.failed)} failed")
     if report.failed:
-        raise click.exceptions.Exit(75)
+        sys.exit(EX_TEMPFAIL)  # cron sees: try again later
 
 
 def _enforce(app: App) -> enforcement.EnforcementReport:

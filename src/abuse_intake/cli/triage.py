@@ -53,18 +53,20 @@ def decide(app: App, ref, violation, no_violation, severity, by, note, as_json) 
                 "id": result.sanction_id, "action": s.action, "functions": list(s.functions),
                 "until": s.until.strftime("%Y-%m-%dT%H:%M:%SZ") if s.until else None,
                 "rule": s.rule, "violation_number": s.violation_number},
+            "outcome_emails": list(result.outcome or []),
             "enforcement": {"done": enforced.done, "failed": [{"id": i, "error": e} for i, e in enforced.failed]},
         })
     else:
+        told = f"outcome queued to {len(result.outcome or [])} reporter(s)"
         if s is None:
-            click.echo(f"{result.case_ref}: no violation; case closed, outcome queued to its reporters")
+            click.echo(f"{result.case_ref}: no violation; case closed, {told}")
         else:
             measure = s.action + (f" {', '.join(s.functions)} until {s.until:%Y-%m-%d %H:%M} UTC" if s.until else "")
             click.echo(f"{result.case_ref}: {result.category} ({result.severity}), violation #{s.violation_number} "
                        f"of {result.account_id} -> {measure}  [rule: {s.rule}, sanction {result.sanction_id}]")
             if result.referral:
                 click.echo(f"{result.case_ref}: flagged for referral to law enforcement; keep its evidence")
-            click.echo(f"{result.case_ref}: case closed, outcome queued to its reporters")
+            click.echo(f"{result.case_ref}: case closed, {told}")
     for sanction_id, error in enforced.failed:
         click.echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
                    "it is retried on the next run", err=True)

@@ -68,16 +68,16 @@ def statement(row: dict, settings: Settings) -> dict:
 
 def _reasons_text(r: dict, settings: Settings) -> str:
     if r["action"] == "restrict":
-        measure = f"Restriction of {', '.join(r['functions'])} from {r['starts_at']} until {r['until']}"
+        measure = f"restriction of {', '.join(r['functions'])} from {r['starts_at']} until {r['until']}"
     elif r["action"] == "ban":
-        measure = f"Ban from {r['starts_at']}, until reversed"
+        measure = f"ban from {r['starts_at']} until reversed"
     else:
-        measure = f"Warning on {r['starts_at']}"
+        measure = f"warning on {r['starts_at']}"
     guideline = r["category"] + (f" ({settings.guidelines_url})" if settings.guidelines_url else "")
     b = r["basis"]
-    text = (f"{measure} of account {r['account_id']} for breaking the {settings.platform_name} guideline on "
-            f"{guideline}: violation #{r['violation_number']} in the look-back window (rule: {r['rule']}). "
-            f"It followed {b['reports']} user report(s) from {b['reporters']} reporter(s) (case {r['case_ref']}); "
+    text = (f"Account {r['account_id']}: {measure}. Reason: it broke the {settings.platform_name} guideline on "
+            f"{guideline}; violation #{r['violation_number']} in the look-back window (rule: {r['rule']}). "
+            f"Basis: {b['reports']} user report(s) from {b['reporters']} reporter(s) (case {r['case_ref']}); "
             f"a person decided, not an automated system. Appeal: {r['appeal']}.")
     if r["revoked"]:
         text += f" Revoked on {r['revoked_at']}."
