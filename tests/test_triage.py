@@ -6,7 +6,6 @@ import json
 import sqlite3
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
