@@ -325,9 +325,11 @@ def test_missing_folder_is_a_mailbox_error(dovecot):
 
 
 def test_done_folder_equal_to_source_folder_is_a_config_error(dovecot):
-    with pytest.raises(ConfigError) as err:
-        source(dovecot, done_folder="INBOX")
-    assert err.value.key == "mailbox.done_folder"
+    for done in ("INBOX", "inbox"):
+        with pytest.raises(ConfigError) as err:
+            source(dovecot, done_folder=done)
+        assert err.value.key == "mailbox.done_folder"
+    source(dovecot, done_folder="INBOX", done_action="flag")  # flagging in place is fine
 
 
 # ---------------------------------------------------------------- identity and the fixture's config
@@ -358,3 +360,50 @@ def test_config_toml_points_at_the_server(dovecot, tmp_path):
     dovecot.append(message(1))
     with ImapSource(mb, mb.password()) as src:
         assert len(uids_of(fetch_all(src, Cursor(None, 0)))) == 1
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap+starttls"])
+def test_tls_schemes_fetch_over_a_verified_connection(dovecot_tls, monkeypatch, scheme):
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot_tls.cert))
+    raw = message(1)
+    dovecot_tls.append(raw)
+    port = dovecot_tls.tls_port if scheme == "imaps" else dovecot_tls.port
+    with source(dovecot_tls, scheme=scheme, port=port) as src:
+        [[msg]] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+        assert src._client._imap.sock.version().startswith("TLS")
+        src.mark_done([msg.source])
+    assert msg.data == raw
+    assert dovecot_tls.folder_count("Processed") == 1
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap+starttls"])
+def test_untrusted_certificate_is_a_mailbox_error(dovecot_tls, scheme):
+    port = dovecot_tls.tls_port if scheme == "imaps" else dovecot_tls.port
+    with pytest.raises(MailboxError, match="TLS certificate not trusted") as err:
+        with source(dovecot_tls, scheme=scheme, port=port):
+            pass
+    assert dovecot_tls.password not in str(err.value)
+
+
+def test_starttls_against_a_server_without_it_is_a_mailbox_error(dovecot):
+    with pytest.raises(MailboxError, match="STARTTLS"):
+        with source(dovecot, scheme="imap+starttls"):
+            pass
+
+
+def test_after_a_lost_connection_every_call_is_a_mailbox_error(dovecot):
+    dovecot.append(message(1))
+    with source(dovecot) as src:
+        v = src.uidvalidity()
+        dovecot.stop()
+        with pytest.raises(MailboxError):
+            fetch_all(src, Cursor(v, 0))
+        dovecot.start()
+        with pytest.raises(MailboxError, match="not connected"):
+            src.leftovers(Cursor(v, 1))
+        with pytest.raises(MailboxError, match="not connected"):
+            src.mark_done([Source(mailbox=src.name, uidvalidity=v, uid=1)])
+    assert dovecot.uids("INBOX") == [1]

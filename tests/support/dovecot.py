@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import pytest
 from imapclient import IMAPClient
 
-__all__ = ["DovecotServer", "dovecot", "free_port", "find_dovecot", "IMAP_USER", "IMAP_PASSWORD_ENV"]
+__all__ = ["DovecotServer", "dovecot", "dovecot_tls", "free_port", "find_dovecot", "IMAP_USER", "IMAP_PASSWORD_ENV"]
 
 IMAP_USER = "support@obrolan.example"
 IMAP_PASSWORD_ENV = "ABUSE_INTAKE_TEST_IMAP_PW"
@@ -42,7 +42,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -73,7 +73,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -124,7 +125,7 @@ class DovecotServer:
     host = "127.0.0.1"
     user = IMAP_USER
 
-    def __init__(self, root: Path, port: int | None = None):
+    def __init__(self, root: Path, port: int | None = None, tls: bool = False):
         self.dovecot_bin, self.doveadm_bin = find_dovecot()
         self.root = root
         self.port = port or free_port()
@@ -133,6 +134,10 @@ class DovecotServer:
         self.log = root / "dovecot.log"
         self.home = root / "home" / self.user
         self._proc: subprocess.Popen | None = None
+        # tls: STARTTLS on `port`, implicit TLS on `tls_port`, a self-signed
+        # certificate for 127.0.0.1 in `cert` (trust it with SSL_CERT_FILE).
+        self.tls_port = free_port() if tls else 0
+        self.cert = root / "cert.pem" if tls else None
         user, group, uid, gid = _run_as()
         for d in ("run", "state", "home"):
             (root / d).mkdir(mode=0o755, exist_ok=True)
@@ -140,7 +145,12 @@ class DovecotServer:
         os.chown(self.home, uid, gid)
         (root / "passwd").write_text(
             f"{self.user}:{{PLAIN}}{self.password}:{uid}:{gid}::{self.home}\n")
-        self.conf.write_text(_CONF.format(root=root, user=user, group=group, port=self.port))
+        ssl_conf = "ssl = no"
+        if tls:
+            _self_signed(root / "cert.pem", root / "key.pem")
+            ssl_conf = f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
+        self.conf.write_text(_CONF.format(root=root, user=user, group=group, port=self.port,
+                                          tls_port=self.tls_port, ssl=ssl_conf))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -295,6 +305,16 @@ class DovecotServer:
         return path
 
 
+def _self_signed(cert: Path, key: Path) -> None:
+    res = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.fail(f"openssl could not make a test certificate: {res.stderr.strip()}", pytrace=False)
+
+
 def _dump_toml(data: dict[str, Any]) -> str:
     """Enough TOML for a config: tables of scalars and lists (no tomli_w dependency)."""
     out: list[str] = []
@@ -327,14 +347,12 @@ def _dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(out).lstrip("\n") + "\n"
 
 
-@pytest.fixture
-def dovecot(monkeypatch):
-    """A running Dovecot with an empty INBOX and a Processed folder."""
+def _serve(monkeypatch, tls: bool):
     root = Path(tempfile.mkdtemp(prefix="abuse-intake-dovecot-"))
     root.chmod(0o755)  # the workers run as nobody and must reach the home
     server = None
     try:
-        server = DovecotServer(root)
+        server = DovecotServer(root, tls=tls)
         monkeypatch.setenv(IMAP_PASSWORD_ENV, server.password)
         server.start()
         yield server
@@ -342,3 +360,19 @@ def dovecot(monkeypatch):
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(monkeypatch):
+    """A running Dovecot with an empty INBOX and a Processed folder (plain IMAP)."""
+    yield from _serve(monkeypatch, tls=False)
+
+
+@pytest.fixture
+def dovecot_tls(monkeypatch):
+    """Like `dovecot`, plus STARTTLS on .port and implicit TLS on .tls_port.
+
+    The certificate (.cert) is self-signed: a test trusts it with
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert)).
+    """
+    yield from _serve(monkeypatch, tls=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import re
 import socket
 import ssl
 from datetime import datetime, timezone
@@ -48,7 +49,7 @@ class ImapSource:
     def __init__(self, settings: MailboxSettings, password: str):
         if settings.scheme not in ("imap", "imaps", "imap+starttls"):
             raise ConfigError("mailbox.url", f"not an IMAP URL: {settings.url!r}")
-        if settings.done_action == "move" and settings.done_folder == settings.folder:
+        if settings.done_action == "move" and _same_folder(settings.done_folder, settings.folder):
             raise ConfigError("mailbox.done_folder", "must differ from the folder that is read")
         self.settings = settings
         self.name = source_name(settings)
@@ -107,6 +108,12 @@ class ImapSource:
         try:
             client.logout()
         except Exception:  # noqa: BLE001  (a dead connection cannot log out: just drop it)
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
             with contextlib.suppress(Exception):
                 client.shutdown()
 
@@ -198,7 +205,7 @@ class ImapSource:
 
     def _require(self) -> IMAPClient:
         if self._client is None:
-            raise MailboxError(f"{self._where()}: not connected")
+            raise MailboxError(f"{self._where()}: not connected (or the connection was lost)")
         return self._client
 
     def _where(self) -> str:
@@ -215,6 +222,7 @@ class ImapSource:
             text = exc.strerror
         else:
             text = str(exc) or type(exc).__name__
+        text = re.sub(r"""^b(['"])(.*)\1$""", r"\2", text)  # imapclient str()s server bytes
         text = " ".join(text.split())  # one line
         if self._password:
             text = text.replace(self._password, "***")
@@ -228,7 +236,18 @@ class ImapSource:
         except MailboxError:
             raise
         except _TRANSPORT_ERRORS as exc:
+            if not _is_server_answer(exc):
+                self._drop()  # a dead or desynchronised stream: LOGOUT would only wait out another timeout
             raise MailboxError(f"{self._where()}: {action} failed: {self._reason(exc)}") from exc
+
+
+def _same_folder(a: str, b: str) -> bool:
+    return a == b or a.upper() == b.upper() == "INBOX"  # INBOX alone is case-insensitive (RFC 3501)
+
+
+def _is_server_answer(exc: BaseException) -> bool:
+    """A NO/BAD reply leaves the connection usable; aborts and socket errors do not."""
+    return isinstance(exc, IMAPClientError) and not isinstance(exc, imaplib.IMAP4.abort)
 
 
 def _utc(value: object) -> datetime | None:
