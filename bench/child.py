@@ -1,0 +1,68 @@
+"""One `poll` in a fresh process: `python -m bench.child CONFIG [--deliver] [--profile FILE]`.
+
+A process of its own gives every end-to-end run a clean heap (peak RSS is
+this run's alone) and no warm caches from another run. Prints one JSON
+object: seconds spent in pipeline.poll (and in delivery, separately), the
+summary, and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+
+def _rss_kb(field: str = "VmRSS") -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("config")
+    ap.add_argument("--deliver", action="store_true", help="then deliver the outbox (dir: transport)")
+    ap.add_argument("--profile", help="write cProfile stats of the poll to this file")
+    args = ap.parse_args(argv)
+
+    from abuse_intake import config, pipeline
+    from abuse_intake.intake import open_source
+    from abuse_intake.store.db import open_db
+
+    settings = config.load(args.config)
+    db = open_db(settings.database_path)
+    source = open_source(settings)
+    pipeline.default_renderer(settings)  # import the templates before the clock starts
+    rss_ready = _rss_kb()
+    out: dict = {"rss_ready_kb": rss_ready}
+
+    profiler = None
+    if args.profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
+    t0 = time.perf_counter()
+    summary = pipeline.poll(db, settings, source)
+    out["poll_s"] = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    out["summary"] = summary.as_dict()
+
+    if args.deliver:
+        from abuse_intake.notify.outbox import deliver_pending
+        t0 = time.perf_counter()
+        result = deliver_pending(db, settings)
+        out["deliver_s"] = time.perf_counter() - t0
+        out["delivered"] = {k: getattr(result, k) for k in ("sent", "deferred", "failed", "held")}
+    db.conn.close()
+    out["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
