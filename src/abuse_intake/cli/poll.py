@@ -88,4 +88,40 @@ class _Progress:
         click.echo("", err=True)
 
 
-COMMANDS = [poll]
+@click.command("serve-smtp")
+@click.option("--listen", default="127.0.0.1:2525", show_default=True, metavar="HOST:PORT",
+              help="Address to accept mail on.")
+@pass_app
+def serve_smtp(app: App, listen: str) -> None:
+    """Accept report mail over SMTP (from the MTA) and process it as it arrives.
+
+    Answers 250 only after the message is committed, 451 if the store fails
+    (the MTA retries). Replies are queued; run `send` (or `poll`) to deliver.
+    Stops on Ctrl-C or SIGTERM.
+
+    \b
+    Example:
+      abuse-intake --config /etc/abuse-intake/config.toml serve-smtp --listen 127.0.0.1:2525
+    """
+    import signal
+    import threading
+
+    from ..intake.smtp_server import SmtpIntake
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:2525", param_hint="--listen")
+    server = SmtpIntake(app.settings, host, int(port))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    click.echo(f"listening on {host}:{port}", err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+COMMANDS = [poll, serve_smtp]
