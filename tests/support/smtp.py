@@ -89,7 +89,8 @@ class _Handler:
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == SMTP_USER.encode()
           and auth_data.password == SMTP_PASSWORD.encode())
-    return AuthResult(success=ok)
+    # handled=False: let aiosmtpd send the 535 itself.
+    return AuthResult(success=ok, handled=False)
 
 
 def _free_port() -> int:
@@ -169,8 +170,9 @@ def _server_context(cert_key: tuple[Path, Path]) -> ssl.SSLContext:
 @pytest.fixture
 def smtp_tls_server(smtp_test_cert):
     """TLS from the first byte (smtps://), AUTH required."""
+    # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; this session is TLS throughout.
     server = SmtpServer(ssl_context=_server_context(smtp_test_cert), authenticator=_authenticator,
-                        auth_required=True)
+                        auth_required=True, auth_require_tls=False)
     server.start()
     yield server
     server.stop()
