@@ -11,9 +11,13 @@ import pytest
 
 from abuse_intake import config
 from abuse_intake.errors import ConfigError, MailboxError
+from abuse_intake.intake import open_source
 from abuse_intake.intake.base import Cursor, MailSource
 from abuse_intake.intake.imap import ImapSource, source_name
 from abuse_intake.models import Source
+from abuse_intake.store import messages as msg_store
+from abuse_intake.store.db import open_db
+from helpers import cli, cli_json, email
 
 KEYWORD = "AbuseIntakeDone"
 
@@ -351,6 +355,7 @@ def test_config_toml_points_at_the_server(dovecot, tmp_path):
     mb = settings.mailbox
     assert (mb.scheme, mb.host, mb.port, mb.user, mb.folder) == ("imap", "127.0.0.1", dovecot.port, dovecot.user, "INBOX")
     assert (mb.batch_size, mb.done_action) == (7, "flag")
+    assert config.load(dovecot.config_toml(tmp_path)).mailbox.done_action == "move"
     assert mb.password() == dovecot.password
     assert settings.database_path == tmp_path / "abuse-intake.db"
     assert settings.data_dir == tmp_path / "data"
@@ -407,3 +412,103 @@ def test_after_a_lost_connection_every_call_is_a_mailbox_error(dovecot):
         with pytest.raises(MailboxError, match="not connected"):
             src.mark_done([Source(mailbox=src.name, uidvalidity=v, uid=1)])
     assert dovecot.uids("INBOX") == [1]
+
+
+# ---------------------------------------------------------------- end to end: poll against Dovecot
+
+
+def reports_for(n: int) -> list[bytes]:
+    return [email(sender=f"pelapor{i}@gmail.com", body=f"Akun @penipu_nomor{i} open BO tarif 300rb")
+            for i in range(n)]
+
+
+def open_pipeline(cfg):
+    # Imported here: the pipeline pulls in every stage, the IMAP tests above need none of them.
+    from abuse_intake import pipeline
+
+    settings = config.load(cfg)
+    return pipeline, settings, open_db(settings.database_path)
+
+
+def test_e2e_poll_files_cases_moves_mail_and_a_rerun_adds_nothing(dovecot, tmp_path):
+    dovecot.append_many([
+        email(sender="a.one@gmail.com", body="akun @dewi_manja88 open BO tarif 300rb"),
+        email(sender="b.two@gmail.com", body="User id dewi_manja88 offers paid sex, rates in bio."),
+        email(sender="c.three@gmail.com", subject="lupa password", body="Saya lupa kata sandi, tolong bantu."),
+        email(sender="d.four@gmail.com", subject="Out of office", body="I am away.",
+              headers={"Auto-Submitted": "auto-replied"}),
+    ])
+    cfg = dovecot.config_toml(tmp_path, mailbox__batch_size=3)
+    first = cli_json(cfg, "poll")
+    assert (first["fetched"], first["stored"], first["reports"], first["non_reports"], first["robots"],
+            first["cases_opened"]) == (4, 4, 2, 1, 1, 1)
+    assert dovecot.uids("INBOX") == []
+    assert dovecot.folder_count("Processed") == 4
+    # The next run reads only what arrived since: nothing old again, the new report joins the case.
+    dovecot.append(email(sender="e.five@gmail.com", body="akun @dewi_manja88 masih open BO"))
+    second = cli_json(cfg, "poll")
+    assert (second["fetched"], second["stored"], second["cases_opened"], second["duplicates"]) == (1, 1, 0, 0)
+    cases = cli_json(cfg, "cases", "list")
+    assert [(c["account_id"], c["reporters"], c["reports"]) for c in cases] == [("dewi_manja88", 3, 3)]
+    assert dovecot.folder_count("Processed") == 5
+
+
+def test_e2e_server_down_exits_75_and_the_next_run_catches_up(dovecot, tmp_path):
+    dovecot.append_many(reports_for(2))
+    cfg = dovecot.config_toml(tmp_path)
+    dovecot.stop()
+    proc = cli(cfg, "poll", "--json")
+    assert proc.returncode == 75, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "connection refused" in lines[0], proc.stderr
+    assert dovecot.password not in proc.stderr + proc.stdout
+    dovecot.start()
+    out = cli_json(cfg, "poll")
+    assert (out["fetched"], out["reports"], out["cases_opened"]) == (2, 2, 2)
+
+
+def test_e2e_server_stopped_mid_run_keeps_committed_batches_and_resumes(dovecot, tmp_path):
+    dovecot.append_many(reports_for(6))
+    pipeline, settings, db = open_pipeline(dovecot.config_toml(tmp_path, mailbox__batch_size=2))
+
+    def stop_after_first_batch(summary):
+        dovecot.stop()
+
+    with pytest.raises(MailboxError):
+        pipeline.poll(db, settings, open_source(settings), on_batch=stop_after_first_batch)
+    assert len(msg_store.list_messages(db)) == 2
+    dovecot.start()
+    assert dovecot.folder_count("Processed") == 2  # the committed batch was marked before the stop
+    summary = pipeline.poll(db, settings, open_source(settings))
+    assert (summary.fetched, summary.stored, summary.duplicates, summary.cases_opened) == (4, 4, 0, 4)
+    assert len(msg_store.list_messages(db)) == 6
+    assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == 6
+
+
+def test_e2e_uidvalidity_change_rescans_without_duplicates(dovecot, tmp_path):
+    """Flag mode keeps mail in INBOX, so a new UIDVALIDITY makes every message look new."""
+    dovecot.append_many(reports_for(3))
+    pipeline, settings, db = open_pipeline(dovecot.config_toml(tmp_path, mailbox__done_action="flag"))
+    first = pipeline.poll(db, settings, open_source(settings))
+    assert (first.fetched, first.reports, first.cases_opened) == (3, 3, 3)
+    assert all(KEYWORD.encode() in f and b"\\Seen" in f for f in dovecot.fetch_flags("INBOX").values())
+    dovecot.set_uidvalidity(dovecot.uidvalidity() + 7)
+    again = pipeline.poll(db, settings, open_source(settings))
+    assert again.uidvalidity_changed
+    assert (again.fetched, again.stored, again.duplicates, again.cases_opened) == (3, 0, 3, 0)
+    calm = pipeline.poll(db, settings, open_source(settings))
+    assert (calm.fetched, calm.uidvalidity_changed) == (0, False)
+    assert len(msg_store.list_messages(db)) == 3
+
+
+def test_e2e_crash_between_commit_and_marking_is_finished_by_the_next_run(dovecot, tmp_path):
+    dovecot.append_many(reports_for(3))
+    cfg = dovecot.config_toml(tmp_path)
+    proc = cli(cfg, "poll", env={"ABUSE_INTAKE_CRASH_AT": "after_commit"})
+    assert proc.returncode == -signal.SIGKILL
+    assert len(dovecot.uids("INBOX")) == 3  # committed, never marked
+    out = cli_json(cfg, "poll", "--no-send")
+    assert (out["fetched"], out["stored"], out["leftovers_marked"]) == (0, 0, 3)
+    assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == 3
+    _, settings, db = open_pipeline(cfg)
+    assert len(msg_store.list_messages(db)) == 3

@@ -279,7 +279,8 @@ class DovecotServer:
         return f"imap://{self.user.replace('@', '%40')}@{self.host}:{self.port}/INBOX"
 
     def config_toml(self, tmp_path: Path, **overrides: Any) -> Path:
-        """A full config (config.example.toml's values) pointing at this server.
+        """A full config (config.example.toml's values) pointing at this server,
+        with mailbox.done_action "move" (into Processed).
 
         Overrides are `section__key=value` (nested: `policy__ladder__high=[...]`);
         a value of None removes the key, e.g. config_toml(p, mailbox__done_action="flag",
@@ -288,6 +289,8 @@ class DovecotServer:
         data = tomllib.loads((REPO / "config.example.toml").read_text(encoding="utf-8"))
         data["mailbox"]["url"] = self.url
         data["mailbox"]["password_env"] = IMAP_PASSWORD_ENV
+        # The example says "none" to keep its bundled Maildir intact; a server mailbox moves.
+        data["mailbox"]["done_action"] = "move"
         data["database"]["path"] = str(tmp_path / "abuse-intake.db")
         data["storage"]["data_dir"] = str(tmp_path / "data")
         data["outgoing"]["url"] = f"dir:{tmp_path / 'sent'}"
