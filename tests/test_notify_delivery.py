@@ -362,3 +362,18 @@ def test_crashpoint_unset_is_a_no_op(monkeypatch):
     crashpoints.hit("after_smtp_250")
     monkeypatch.setenv(crashpoints.ENV, "something_else")
     crashpoints.hit("after_smtp_250")
+
+
+def test_silent_server_times_out_as_temporary(tmp_path):
+    # A listener that never greets: the kind of hang a real relay can show.
+    import socket
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        port = listener.getsockname()[1]
+        env = Env(settings_for(tmp_path, outgoing_url=f"smtp://127.0.0.1:{port}", outgoing={"timeout": 0.3}))
+        oid = env.ack()
+        r = deliver_pending(env.db, env.settings, now=T0)
+    assert r.unreachable and r.deferred == 1
+    row = env.row(oid)
+    assert row["status"] == "pending" and row["attempts"] == 1 and "timed out" in row["last_error"]

@@ -153,7 +153,7 @@ class Renderer:
         self._text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, **common)
         self._html_env = SandboxedEnvironment(
             autoescape=jinja2.select_autoescape(enabled_extensions=HTML_EXTENSIONS,
-                                                default_for_string=True, default=True),
+                                                default_for_string=True, default=False),
             keep_trailing_newline=True, **common)
         self.check()
 
