@@ -24,7 +24,6 @@ from .generate import BASE_TIME, _FILLER, handle, reporter
 _CATS = (("prostitution", "high", 3, "open bo"), ("sexual_solicitation", "high", 3, "vcs"),
          ("sexual_content", "medium", 2, "bugil"), ("other", "low", 1, "penipuan"),
          ("human_trafficking", "critical", 4, "mucikari"))
-ACCOUNTS = 70_000
 
 
 def build(path: Path, n_cases: int = 100_000, seed: int = 3) -> dict:
@@ -33,12 +32,13 @@ def build(path: Path, n_cases: int = 100_000, seed: int = 3) -> dict:
     db = open_db(path)
     conn = db.conn
     span = 365 * 24 * 3600
+    accounts = n_cases * 7 // 10  # the last 30 % of cases revisit accounts; a third of those are open
     messages, reports, cases, case_reports, case_reporters, outbox, outbox_cases = ([] for _ in range(7))
     for k in range(1, n_cases + 1):
         at = BASE_TIME - timedelta(seconds=span - (k * span) // n_cases + 60)
         when = iso(at)
         name, address, _ = reporter(rng.randrange(3000))
-        account = handle((k - 1) % ACCOUNTS)
+        account = handle((k - 1) % accounts)
         lang = "id" if k % 5 < 3 else "en"
         category, severity, rank, word = _CATS[k % len(_CATS)]
         text = f"Halo admin, akun {account} {word}. " + " ".join(rng.sample(_FILLER[lang], 6))
@@ -48,7 +48,7 @@ def build(path: Path, n_cases: int = 100_000, seed: int = 3) -> dict:
                          lang, "report", "", text, "", when))
         reports.append((k, k, address, when, lang, category, severity, json.dumps([account]),
                         json.dumps([word]), fingerprint(text), "email"))
-        is_open = k > ACCOUNTS and k % 3 == 0  # the latest case of its account, still waiting
+        is_open = k > accounts and k % 3 == 0  # the latest case of its account, still waiting
         decided = None if is_open else iso(at + timedelta(days=2))
         cases.append((k, f"OB-{k:06d}", account, "open" if is_open else "decided", category, severity, rank,
                       1, 1, when, decided or when, decided, "staff" if decided else None,
