@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from abuse_intake.errors import DeliveryError
+from abuse_intake.errors import EX_CONFIG, TransportConfigError
 from abuse_intake.notify import outbox
 from abuse_intake.notify.outbox import backoff, deliver_pending
 from abuse_intake.notify.render import Renderer
@@ -279,9 +279,9 @@ def test_wrong_password_is_a_delivery_error_and_rows_stay(tmp_path, smtp_starttl
     env = Env(settings_for(tmp_path, outgoing_url=smtp_starttls_server.url("smtp+starttls", SMTP_USER),
                            outgoing={"password_env": "TEST_SMTP_PW"}))
     oid = env.ack()
-    with pytest.raises(DeliveryError, match="login") as exc:
+    with pytest.raises(TransportConfigError, match="login") as exc:
         deliver_pending(env.db, env.settings, now=T0)
-    assert exc.value.permanent
+    assert exc.value.permanent and exc.value.exit_code == EX_CONFIG
     row = env.row(oid)
     assert row["status"] == "pending" and row["attempts"] == 0 and smtp_starttls_server.messages == []
 
@@ -292,7 +292,7 @@ def test_untrusted_certificate_is_a_delivery_error(tmp_path, smtp_tls_server, mo
     env = Env(settings_for(tmp_path, outgoing_url=smtp_tls_server.url("smtps", SMTP_USER),
                            outgoing={"password_env": "TEST_SMTP_PW"}))
     env.ack()
-    with pytest.raises(DeliveryError, match="certificate"):
+    with pytest.raises(TransportConfigError, match="certificate"):
         deliver_pending(env.db, env.settings, now=T0)
 
 
@@ -301,7 +301,7 @@ def test_auth_over_plain_smtp_is_refused(tmp_path, smtp_server, monkeypatch):
     env = Env(settings_for(tmp_path, outgoing_url=smtp_server.url("smtp", SMTP_USER),
                            outgoing={"password_env": "TEST_SMTP_PW"}))
     env.ack()
-    with pytest.raises(DeliveryError, match="without TLS"):
+    with pytest.raises(TransportConfigError, match="without TLS"):
         deliver_pending(env.db, env.settings, now=T0)
     assert smtp_server.messages == []
 
@@ -362,6 +362,15 @@ def test_crashpoint_unset_is_a_no_op(monkeypatch):
     crashpoints.hit("after_smtp_250")
     monkeypatch.setenv(crashpoints.ENV, "something_else")
     crashpoints.hit("after_smtp_250")
+
+
+def test_missing_password_env_is_a_config_error(tmp_path, smtp_starttls_server, trust_test_cert, monkeypatch):
+    monkeypatch.delenv("TEST_SMTP_PW", raising=False)
+    env = Env(settings_for(tmp_path, outgoing_url=smtp_starttls_server.url("smtp+starttls", SMTP_USER),
+                           outgoing={"password_env": "TEST_SMTP_PW"}))
+    env.ack()
+    with pytest.raises(TransportConfigError, match="TEST_SMTP_PW"):
+        deliver_pending(env.db, env.settings, now=T0)
 
 
 def test_silent_server_times_out_as_temporary(tmp_path):

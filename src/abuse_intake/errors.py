@@ -85,3 +85,13 @@ class ReplayError(IntakeError):
     """A quarantined message failed again on replay; it stays quarantined."""
 
     exit_code = EX_DATAERR
+
+
+class TransportConfigError(DeliveryError):
+    """The outgoing transport is misconfigured (login refused, no STARTTLS,
+    untrusted certificate): retrying will not help, fixing the config will."""
+
+    exit_code = EX_CONFIG
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)

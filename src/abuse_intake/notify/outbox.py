@@ -176,8 +176,9 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
     """Send what is due over one connection; every row's outcome is committed
     on its own. Must be called outside a transaction.
 
-    Raises DeliveryError (permanent) when the transport is misconfigured;
-    rows are then left as they were."""
+    Raises TransportConfigError (a permanent DeliveryError, exit 78) when the
+    transport is misconfigured; rows are then left as they were. An
+    unreachable server is not raised: see DeliveryResult.unreachable."""
     now = now or utcnow()
     now_iso = iso(now)
     result = DeliveryResult()

@@ -10,7 +10,8 @@ Transports (``[outgoing] url``):
 Errors are DeliveryError with ``permanent`` set: a 5xx reply is permanent
 (never retry), a 4xx, refused connection or timeout is temporary. A
 misconfiguration (no STARTTLS offered, bad password, certificate not
-trusted) is a permanent DeliveryError raised by ``open_transport``.
+trusted) is a TransportConfigError (a permanent DeliveryError, exit 78)
+raised by ``open_transport``.
 Certificates are verified against the system store; SSL_CERT_FILE points
 Python at another CA bundle.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import OutgoingSettings
-from ..errors import ConfigError, DeliveryError
+from ..errors import ConfigError, DeliveryError, TransportConfigError
 from .headers import NAME_MAX, clean_message_id, clean_message_ids, clean_text, plain_address
 
 
@@ -78,7 +79,7 @@ def open_transport(outgoing: OutgoingSettings) -> Transport:
         return DirTransport(outgoing.path)
     if outgoing.scheme in ("smtp", "smtps", "smtp+starttls"):
         return SmtpTransport(outgoing)
-    raise DeliveryError(f"unknown outgoing transport {outgoing.scheme!r}", permanent=True)
+    raise TransportConfigError(f"unknown outgoing transport {outgoing.scheme!r}")
 
 
 class DirTransport:
@@ -88,12 +89,12 @@ class DirTransport:
 
     def __init__(self, path: Path | None):
         if path is None:
-            raise DeliveryError("dir: transport without a path", permanent=True)
+            raise TransportConfigError("dir: transport without a path")
         self.path = Path(path)
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise DeliveryError(f"cannot create {self.path}: {exc.strerror}", permanent=True) from None
+            raise TransportConfigError(f"cannot create {self.path}: {exc.strerror}") from None
 
     def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
         # Our own Message-ID (hex@domain) is the file name, so a re-send overwrites, never duplicates.
@@ -120,8 +121,8 @@ class SmtpTransport:
         self.broken = False
         self.where = f"{outgoing.scheme}://{outgoing.host}:{outgoing.port}"
         if outgoing.user and outgoing.scheme == "smtp":
-            raise DeliveryError(f"outgoing.url {self.where}: refusing AUTH without TLS; "
-                                "use smtps:// or smtp+starttls://", permanent=True)
+            raise TransportConfigError(f"outgoing.url {self.where}: refusing AUTH without TLS; "
+                                       "use smtps:// or smtp+starttls://")
         context = ssl.create_default_context()
         self.conn: smtplib.SMTP | None = None
         try:
@@ -133,7 +134,7 @@ class SmtpTransport:
             self.conn.ehlo()
             if outgoing.scheme == "smtp+starttls":
                 if not self.conn.has_extn("starttls"):
-                    raise DeliveryError(f"{self.where} does not offer STARTTLS", permanent=True)
+                    raise TransportConfigError(f"{self.where} does not offer STARTTLS")
                 self.conn.starttls(context=context)
                 self.conn.ehlo()
             if outgoing.user:
@@ -143,21 +144,19 @@ class SmtpTransport:
             raise
         except ConfigError as exc:
             self.close()
-            raise DeliveryError(str(exc), permanent=True) from None
+            raise TransportConfigError(str(exc)) from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
-            raise DeliveryError(f"{self.where}: login as {outgoing.user} refused: {_reply(exc)}",
-                                permanent=True) from None
+            raise TransportConfigError(f"{self.where}: login as {outgoing.user} refused: {_reply(exc)}") from None
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
-            raise DeliveryError(f"{self.where}: {exc}", permanent=True) from None
+            raise TransportConfigError(f"{self.where}: {exc}") from None
         except ssl.SSLCertVerificationError as exc:
             self.close()
-            raise DeliveryError(f"{self.where}: TLS certificate not trusted: {exc.verify_message}",
-                                permanent=True) from None
+            raise TransportConfigError(f"{self.where}: TLS certificate not trusted: {exc.verify_message}") from None
         except ssl.SSLError as exc:
             self.close()
-            raise DeliveryError(f"{self.where}: TLS failed: {exc.reason or exc}", permanent=True) from None
+            raise TransportConfigError(f"{self.where}: TLS failed: {exc.reason or exc}") from None
         except smtplib.SMTPResponseException as exc:
             # A 421/554 greeting or refused EHLO: the server is there but will not talk now.
             self.close()
