@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="abcd,store,rss,big",
                     help="comma list of parts: abcd, store, rss, big (default all)")
     ap.add_argument("--profile", type=Path,
-                    help="also run (c) once more under cProfile and write the stats here (.pstats)")
+                    help="also run (c) and (d) once more under cProfile; stats to FILE and FILE.imap.pstats")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--tmp", type=Path, help="work directory (default: a new temp dir, removed after)")
     args = ap.parse_args(argv)
@@ -203,11 +203,35 @@ def _abcd(root: Path, n: int, seed: int, profile: Path | None, res: dict, say) -
         finally:
             shutil.rmtree(work, ignore_errors=True)
         res["d_s"], res["d_summary"] = d["poll_s"], d["summary"]
+        if profile is not None:
+            say(f"profiling a poll over IMAP into {profile.with_suffix('.imap.pstats')} ...")
+            _reload(server, files)
+            work = root / "prof-imap"
+            try:
+                run_child(write_config(work, server.url), env={PASSWORD_ENV: server.password},
+                          profile=profile.with_suffix(".imap.pstats"))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     if profile is not None:
         say(f"profiling a poll from Maildir into {profile} (not timed: cProfile slows it) ...")
         poll_maildir(root / "prof", files, profile=profile)
     shutil.rmtree(root / "dovecot", ignore_errors=True)
     shutil.rmtree(root / "mail", ignore_errors=True)
+
+
+def _reload(server: Dovecot, files: list[Path]) -> None:
+    """Put the messages back in INBOX after a poll moved them to Processed."""
+    client = server.client()
+    try:
+        client.select_folder("Processed")
+        uids = client.search("ALL")
+        if uids:
+            client.move(uids, "INBOX")
+        client.select_folder("INBOX", readonly=True)
+        if len(client.search("ALL")) != len(files):
+            raise BenchError("could not restore INBOX for the profile run")
+    finally:
+        client.logout()
 
 
 def _store(root: Path, store_n: int, n_cases: int, seed: int, res: dict, say) -> None:
