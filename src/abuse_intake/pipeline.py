@@ -159,10 +159,11 @@ class Processor:
         if parsed.message_id:
             first = msg_store.by_message_id(db, parsed.message_id)
             if first is not None:
+                # Same sender as the first delivery: no reply is due either way.
                 row.update(kind="duplicate", reason=f"same Message-ID as message {first['id']}",
-                           duplicate_of=first["id"])
+                           duplicate_of=first["id"], reporter=first["reporter"], language=first["language"])
                 return Outcome("duplicate", row["reason"], msg_store.insert_message(db, row),
-                               duplicate_of=first["id"])
+                               duplicate_of=first["id"], reporter=first["reporter"])
 
         verdict = detect_robot(parsed, settings.own_addresses)
         if verdict is not None and verdict.kind != "arf":

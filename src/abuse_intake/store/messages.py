@@ -31,7 +31,8 @@ def by_raw_hash(db, digest: str) -> dict | None:
 
 def by_message_id(db, message_id: str) -> dict | None:
     # The first delivery is the one others are duplicates of.
-    return _one(db, "SELECT id, kind FROM messages WHERE message_id = ? ORDER BY id LIMIT 1", (message_id,))
+    return _one(db, "SELECT id, kind, reporter, language FROM messages WHERE message_id = ? ORDER BY id LIMIT 1",
+                (message_id,))
 
 
 def recent_reports_by(db, reporter: str, since: str, until: str) -> list[dict]:
