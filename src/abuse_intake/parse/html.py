@@ -30,6 +30,7 @@ _HREF = re.compile(r"""(?:^|\s)href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
 # A block boundary: several in a row (</div><div>) make one line break.
 _SOFT = "\x01"
 _SOFT_RUN = re.compile(r"\x01[\x01 \t]*")
+_A_TAG = re.compile(r"<a[\s/]", re.I)
 _SPACES = re.compile(r"[ \t\f\v\r\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\n[ \n]*\n")
 
@@ -94,6 +95,25 @@ def html_to_text(markup: str) -> tuple[str, tuple[str, ...]]:
                 if href:
                     links[href] = None
     return _tidy(_html.unescape("".join(out))), tuple(links)
+
+
+def html_links(markup: str) -> tuple[str, ...]:
+    """Only the href values of <a> tags (when the text comes from a plain part)."""
+    links: dict[str, None] = {}
+    done = 0  # end of the last tag read: an "<a" before it lies inside that tag
+    for m in _A_TAG.finditer(markup):
+        if m.start() < done:
+            continue
+        gt = markup.find(">", m.end())
+        if gt < 0:
+            break
+        done = gt
+        h = _HREF.search(markup, m.end() - 1, gt)
+        if h is not None:
+            href = _html.unescape(h.group(1) or h.group(2) or h.group(3) or "").strip()
+            if href:
+                links[href] = None
+    return tuple(links)
 
 
 def _flow(data: str) -> str:
