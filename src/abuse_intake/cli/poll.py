@@ -63,6 +63,11 @@ def poll(app: App, limit: int | None, as_json: bool, quiet: bool, no_send: bool)
             delivery = deliver_pending(db, settings)
             counts.update(emails_sent=delivery.sent, emails_deferred=delivery.deferred,
                           emails_failed=delivery.failed, emails_held=delivery.held)
+        # Sanctions whose enforcement command failed earlier are retried here, after intake,
+        # so a broken enforcement hook never holds up reports.
+        from ..policy.enforcement import run_pending
+        enforcement = run_pending(db, settings)
+        counts.update(enforcement_done=len(enforcement.done), enforcement_failed=len(enforcement.failed))
         with transaction(db):
             msg_store.finish_run(db, run_id, counts)
     if as_json:
@@ -73,8 +78,13 @@ def poll(app: App, limit: int | None, as_json: bool, quiet: bool, no_send: bool)
             line += f"; emails: {delivery.sent} sent, {delivery.deferred} deferred, " \
                     f"{delivery.failed} failed, {delivery.held} held"
         click.echo(line)
-    if delivery is not None and delivery.deferred and delivery.errors:
-        click.echo(f"abuse-intake: outgoing mail deferred: {delivery.errors[0]}", err=True)
+    if enforcement.failed:
+        sid, error = enforcement.failed[0]
+        click.echo(f"abuse-intake: enforcement command failed for sanction {sid}: {error}", err=True)
+    if delivery is not None and delivery.unreachable and delivery.remaining:
+        # Intake is committed; only delivery waits. Same rule as `send`.
+        click.echo(f"abuse-intake: SMTP unreachable, {delivery.remaining} email(s) wait: "
+                   f"{delivery.errors[0] if delivery.errors else ''}", err=True)
         sys.exit(EX_TEMPFAIL)
 
 
