@@ -21,6 +21,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
+from mailparser.exceptions import MailParserRecursionError
 
 from ..config import Limits
 from ..errors import ParseError
@@ -95,7 +96,7 @@ def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
         reason = f"{type(exc).__name__}: {exc}"
     try:
         return parse_with_mailparser(data, limits, reason)
-    except RecursionError:
+    except (RecursionError, MailParserRecursionError):
         raise ParseError("MIME structure nested too deeply to parse") from None
     except Exception as exc:
         raise ParseError(f"unparseable ({reason}); mail-parser fallback: {type(exc).__name__}: {exc}") from None
@@ -483,13 +484,25 @@ def _walk(root: Message, st: _State, forwarded: bool, depth0: int) -> tuple[list
 
 
 def _queue_forward(part: Message, payload, depth: int, st: _State) -> None:
+    if depth >= MAX_DEPTH:
+        st.defect(f"MIME nesting deeper than {MAX_DEPTH} levels: inner parts ignored")
+        return
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte in ("base64", "quoted-printable"):
+        # Not allowed for message/rfc822, but sent: the parser took the encoded
+        # text for a message without headers. Decode it and parse that.
+        inner = payload[0] if isinstance(payload, list) and len(payload) == 1 else None
+        body = inner.get_payload() if inner is not None and not inner.keys() else payload
+        if isinstance(body, str):
+            octets = body.encode("ascii", "surrogateescape")
+            octets = _b64_lenient(octets) if cte == "base64" else binascii.a2b_qp(octets)
+            st.defect(f"message/rfc822 with {cte} transfer encoding")
+            st.forwards.append((BytesParser(policy=compat32).parsebytes(octets), depth + 1))
+            return
     if isinstance(payload, list):
         st.forwards.extend((p, depth + 1) for p in payload if isinstance(p, Message))
-        return
-    # An encoded message/rfc822 (not allowed, but sent): parse its bytes.
-    octets = _payload_bytes(part, st)
-    if octets.strip() and depth < MAX_DEPTH:
-        st.forwards.append((BytesParser(policy=compat32).parsebytes(octets), depth + 1))
+    elif isinstance(payload, str) and payload.strip():
+        st.forwards.append((BytesParser(policy=compat32).parsebytes(payload.encode("ascii", "surrogateescape")), depth + 1))
 
 
 def _leaf(part: Message, ctype: str, st: _State, plain: list[str], html: list[str]) -> None:
@@ -533,12 +546,20 @@ def _filename(part: Message, st: _State) -> str:
 
 
 def _payload_bytes(part: Message, st: _State) -> bytes:
-    """The transfer-decoded payload (lenient base64: truncated tails survive)."""
+    """The transfer-decoded payload. Base64 is decoded here, not by the stdlib,
+    which returns the undecoded text when a truncated tail leaves a bad length."""
+    raw = part.get_payload()
+    if isinstance(raw, str) and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
+        octets = raw.encode("ascii", "surrogateescape")
+        try:
+            return binascii.a2b_base64(octets)  # ignores line breaks and stray characters
+        except binascii.Error:
+            st.defect("base64 payload truncated or malformed: decoded leniently")
+            return _b64_lenient(octets)
     try:
         octets = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - a decoder failing on hostile input
         st.defect("payload could not be transfer-decoded: kept as written")
-        raw = part.get_payload()
         octets = raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else b""
     return octets or b""
 
@@ -634,8 +655,7 @@ def parse_with_mailparser(data: bytes, limits: Limits, reason: str) -> ParsedMes
     received_date = get(lambda: _mailparser_received(parsed.received, now), None)
     date = get(lambda: _checked_date(parsed.date.astimezone(_UTC) if parsed.date else None, received_date or now, "Date", st), None)
     return_path_raw = headers.get("return-path")
-    html_parts = get(lambda: list(parsed.text_html), [])
-    text, links = _choose_text(get(lambda: list(parsed.text_plain), []), html_parts)
+    text, links = _fallback_text(get(lambda: list(parsed.text_plain), []), get(lambda: list(parsed.text_html), []))
     for item in get(lambda: list(parsed.attachments), []):
         get(lambda: _mailparser_attachment(item, st), None)
     report_type = get(lambda: parsed.message.get_param("report-type"), None)
@@ -660,6 +680,20 @@ def parse_with_mailparser(data: bytes, limits: Limits, reason: str) -> ParsedMes
         arf=None,
         defects=tuple(st.defects),
     )
+
+
+def _fallback_text(plain: list[str], html: list[str]) -> tuple[str, tuple[str, ...]]:
+    """All plain parts, plus each HTML part that does not repeat one of them:
+    with forwards mixed in, "plain else HTML" could drop the sender's words."""
+    texts = [t.replace("\r\n", "\n").strip() for t in plain if t.strip()]
+    seen = {" ".join(t.split()) for t in texts}
+    links: dict[str, None] = {}
+    for markup in html:
+        converted, found = html_to_text(markup)
+        links.update(dict.fromkeys(found))
+        if converted and " ".join(converted.split()) not in seen:
+            texts.append(converted)
+    return "\n\n".join(texts), tuple(links)
 
 
 def _mailparser_received(hops, now: datetime) -> datetime | None:
