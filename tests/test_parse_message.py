@@ -635,3 +635,22 @@ def test_sample_022_dsn_returned_message_is_forwarded_text():
     assert m.return_path == ""
     assert m.report_type == "delivery-status"
     assert "bang.jago_vcs" in m.forwarded_text
+
+
+def test_codec_that_refuses_replace_is_survived():
+    data = b"From: a@b.example\nContent-Type: text/plain; charset=idna\n\n\xff\xfe bad"
+    m = parse(data)
+    assert "bad" in m.text
+    assert any("invalid in declared charset 'idna'" in d for d in m.defects)
+
+
+def test_non_text_codec_name_is_an_unknown_charset():
+    m = parse(b"From: a@b.example\nContent-Type: text/plain; charset=base64\n\nplain words")
+    assert m.text == "plain words"
+    assert any("unknown charset 'base64'" in d for d in m.defects)
+
+
+def test_very_long_text_is_cut_with_a_defect():
+    m = parse(mail("From: a@b.example", body="kata " * (message_mod.MAX_TEXT_CHARS // 4)))
+    assert len(m.text) == message_mod.MAX_TEXT_CHARS
+    assert any("text cut to" in d for d in m.defects)

@@ -22,8 +22,8 @@ def arf_fields(part: Message) -> dict[str, str]:
     left as text (e.g. an odd transfer encoding) is parsed as headers here.
     Repeated fields (Original-Rcpt-To, Reported-Uri) are joined with ", ".
     """
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+    payload = part.get_payload() if part.is_multipart() else None  # a list: nothing decoded
+    if payload and isinstance(payload[0], Message):
         items = payload[0].items()
     else:
         raw = part.get_payload(decode=True) or b""

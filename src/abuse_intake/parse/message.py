@@ -45,6 +45,9 @@ MAX_DEPTH = 50  # MIME levels we walk; real mail uses < 10
 MAX_DEFECTS = 50
 MAX_ATTACHMENT_RECORDS = 1000  # records kept even when payloads are skipped
 MAX_PARAM_HEADER = 1024  # see _clip_mime_headers
+# Nobody writes 2 MB of prose; past that, text is junk and costs every later
+# stage (HTML conversion ~0.3 s/MB). The raw message keeps everything.
+MAX_TEXT_CHARS = 2_000_000
 _ADDRESS_HEADER_MAX = 4096
 _UTC = timezone.utc
 _EPOCH_MIN = datetime(1990, 1, 1, tzinfo=_UTC)
@@ -145,6 +148,9 @@ def _parse_stdlib(data: bytes, limits: Limits) -> ParsedMessage:
 
     if st.report_type is None and st.saw_delivery_status:
         st.report_type = "delivery-status"  # a DSN part outside multipart/report
+    if len(text) > MAX_TEXT_CHARS or len(forwarded_text) > MAX_TEXT_CHARS:
+        st.defect(f"text cut to {MAX_TEXT_CHARS} characters")
+        text, forwarded_text = text[:MAX_TEXT_CHARS], forwarded_text[:MAX_TEXT_CHARS]
     if "\x00" in text or "\x00" in forwarded_text:
         st.defect("NUL characters removed from text")
         text, forwarded_text = text.replace("\x00", ""), forwarded_text.replace("\x00", "")
@@ -311,10 +317,7 @@ def _decode_bytes(octets: bytes, charset: str | None, st: _State, where: str) ->
     """Bytes to text in the declared charset; unknown or wrong -> utf-8, else cp1252."""
     cs = (charset or "").strip().strip("\"'").lower()
     if not cs or cs in _ASCII_NAMES:
-        try:
-            return octets.decode("utf-8")  # ASCII is a subset; 8-bit "ascii" is usually UTF-8
-        except UnicodeDecodeError:
-            return octets.decode("cp1252", "replace")
+        return _utf8_or_cp1252(octets)  # ASCII is a subset; 8-bit "ascii" is usually UTF-8
     if cs in _LATIN1_NAMES:
         try:  # senders labelling cp1252 as Latin-1 is the common case (smart quotes)
             return octets.decode("cp1252")
@@ -327,13 +330,21 @@ def _decode_bytes(octets: bytes, charset: str | None, st: _State, where: str) ->
         try:
             return octets.decode("utf-8")
         except UnicodeDecodeError:
+            pass
+        try:
             return octets.decode(cs, "replace")
+        except Exception:  # noqa: BLE001 - codecs such as idna refuse "replace"
+            return octets.decode("cp1252", "replace")
     except Exception:  # LookupError (unknown charset), or a codec that is not text
         st.defect(f"{where}: unknown charset {cs[:40]!r}")
-        try:
-            return octets.decode("utf-8")
-        except UnicodeDecodeError:
-            return octets.decode("cp1252", "replace")
+        return _utf8_or_cp1252(octets)
+
+
+def _utf8_or_cp1252(octets: bytes) -> str:
+    try:
+        return octets.decode("utf-8")
+    except UnicodeDecodeError:
+        return octets.decode("cp1252", "replace")
 
 
 def _address(value: str | None, st: _State, label: str) -> tuple[str, str | None]:
@@ -460,7 +471,7 @@ def _walk(root: Message, st: _State, forwarded: bool, depth0: int) -> tuple[list
         for d in part.defects:
             st.defect(type(d).__name__)
         ctype = part.get_content_type()
-        payload = part.get_payload()
+        payload = _raw_payload(part)
         if ctype in ("message/rfc822", "message/global"):
             _queue_forward(part, payload, depth, st)
             continue
@@ -492,7 +503,7 @@ def _queue_forward(part: Message, payload, depth: int, st: _State) -> None:
         # Not allowed for message/rfc822, but sent: the parser took the encoded
         # text for a message without headers. Decode it and parse that.
         inner = payload[0] if isinstance(payload, list) and len(payload) == 1 else None
-        body = inner.get_payload() if inner is not None and not inner.keys() else payload
+        body = _raw_payload(inner) if inner is not None and not inner.keys() else payload
         if isinstance(body, str):
             octets = body.encode("ascii", "surrogateescape")
             octets = _b64_lenient(octets) if cte == "base64" else binascii.a2b_qp(octets)
@@ -545,10 +556,18 @@ def _filename(part: Message, st: _State) -> str:
     return _header_text(str(name), st).replace("\x00", "")
 
 
+def _raw_payload(part: Message):
+    """The payload as parsed: a list of parts, or str (8-bit bytes as surrogates).
+
+    Not get_payload(): without decode=True it decodes 8-bit text with the
+    declared charset, which costs time and raises for codecs such as idna."""
+    return part._payload  # noqa: SLF001 - stable compat32 attribute (mail-parser reads it too)
+
+
 def _payload_bytes(part: Message, st: _State) -> bytes:
     """The transfer-decoded payload. Base64 is decoded here, not by the stdlib,
     which returns the undecoded text when a truncated tail leaves a bad length."""
-    raw = part.get_payload()
+    raw = _raw_payload(part)
     if isinstance(raw, str) and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
         octets = raw.encode("ascii", "surrogateescape")
         try:
@@ -590,6 +609,7 @@ def _choose_text(plain: list[str], html: list[str]) -> tuple[str, tuple[str, ...
     links: dict[str, None] = {}
     html_texts = []
     for markup in html:
+        markup = markup[:MAX_TEXT_CHARS]
         if text:
             found = html_links(markup)
         else:
