@@ -96,13 +96,13 @@ def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
         # the same parser, so a fallback cannot do better.
         raise ParseError("MIME structure nested too deeply to parse") from None
     except Exception as exc:  # any other failure: let mail-parser try
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = f"{type(exc).__name__}: {exc}"[:300]
     try:
         return parse_with_mailparser(data, limits, reason)
     except (RecursionError, MailParserRecursionError):
         raise ParseError("MIME structure nested too deeply to parse") from None
     except Exception as exc:
-        raise ParseError(f"unparseable ({reason}); mail-parser fallback: {type(exc).__name__}: {exc}") from None
+        raise ParseError(f"unparseable ({reason}); mail-parser fallback: {type(exc).__name__}: {str(exc)[:300]}") from None
 
 
 # ---------------------------------------------------------------- stdlib path
