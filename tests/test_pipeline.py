@@ -187,3 +187,19 @@ def test_missing_date_uses_receive_time(env):
     out = pipeline.process_one(env.db, env.settings, RawMessage(data, Source("test"), when))
     row = env.db.execute("SELECT received_at FROM messages WHERE id = ?", (out.message_row,)).fetchone()
     assert row[0] == "2026-03-04T05:06:07Z"
+
+
+def test_parser_defects_are_kept_on_the_message(env):
+    data = email(body="akun @dewi_manja88 open BO").replace(
+        b'Content-Type: text/plain; charset="utf-8"', b'Content-Type: text/plain; charset="x-no-such-charset"')
+    out = env(data)
+    assert out.kind == "report"
+    defects = env.db.execute("SELECT defects FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0]
+    assert defects and "charset" in defects.lower()
+
+
+def test_schema_is_migrated_to_the_latest_version(env):
+    from abuse_intake.store.schema import MIGRATIONS
+    assert env.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert env.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert env.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -142,6 +142,7 @@ class Processor:
                 "forwarded_text": parsed.forwarded_text,
                 "in_reply_to": " ".join(parsed.in_reply_to) or None,
                 "refs": " ".join(parsed.references) or None,
+                "defects": json.dumps(list(parsed.defects), ensure_ascii=False) if parsed.defects else None,
             })
         return row
 

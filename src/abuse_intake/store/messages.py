@@ -50,7 +50,7 @@ def recent_reports_by(db, reporter: str, since: str, until: str) -> list[dict]:
 MESSAGE_COLUMNS = (
     "message_id", "raw_sha256", "size", "mailbox", "uidvalidity", "uid", "received_at",
     "from_address", "from_name", "reporter", "subject", "language", "kind", "reason",
-    "duplicate_of", "text", "forwarded_text", "in_reply_to", "refs", "stored_at",
+    "duplicate_of", "text", "forwarded_text", "in_reply_to", "refs", "stored_at", "defects",
 )
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "

@@ -204,4 +204,8 @@ MIGRATIONS: list[str] = [
         error TEXT
     );
     """,
+    # 2: keep what the parser had to work around, so operators can see it
+    """
+    ALTER TABLE messages ADD COLUMN defects TEXT;  -- JSON list, NULL when the message was clean
+    """,
 ]
