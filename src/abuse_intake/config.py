@@ -228,22 +228,9 @@ def _mailbox(r: "_Reader") -> MailboxSettings:
     if not re.fullmatch(r"[A-Za-z0-9_$]+", common["done_keyword"]):
         raise ConfigError("mailbox.done_keyword", "must be letters, digits, '_' or '$' (an IMAP keyword atom)")
     if url.startswith("maildir:"):
-        rest = url[len("maildir:"):]
-        if not rest:
-            raise ConfigError("mailbox.url", "maildir: needs a path, e.g. maildir:examples/mailbox")
-        return MailboxSettings(scheme="maildir", path=r.resolve(rest), **common)
-    parts = urlsplit(url)
-    defaults = {"imap": 143, "imap+starttls": 143, "imaps": 993}
-    if parts.scheme not in defaults:
-        raise ConfigError("mailbox.url", f"unsupported scheme {parts.scheme!r} (use imap://, imaps://, imap+starttls:// or maildir:PATH)")
-    if not parts.hostname:
-        raise ConfigError("mailbox.url", "missing host, e.g. imaps://support@obrolan.example@mail.example:993/INBOX")
-    if parts.password:
-        raise ConfigError("mailbox.url", "must not contain a password: use mailbox.password_env or mailbox.password_file")
-    try:
-        port = parts.port or defaults[parts.scheme]
-    except ValueError:
-        raise ConfigError("mailbox.url", "port is not a number") from None
+        return MailboxSettings(scheme="maildir", path=_local_path(r, "mailbox", url, "maildir:"), **common)
+    parts, port = _server_url("mailbox", url, {"imap": 143, "imap+starttls": 143, "imaps": 993},
+                              "maildir:PATH", "imaps://support@obrolan.example@mail.example:993/INBOX")
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     return MailboxSettings(
         scheme=parts.scheme, host=parts.hostname, port=port,
@@ -260,24 +247,36 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
         url=url,
     )
     if url.startswith("dir:"):
-        rest = url[len("dir:"):]
-        if not rest:
-            raise ConfigError("outgoing.url", "dir: needs a path, e.g. dir:outbox")
-        return OutgoingSettings(scheme="dir", path=r.resolve(rest), **common)
-    parts = urlsplit(url)
-    defaults = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
-    if parts.scheme not in defaults:
-        raise ConfigError("outgoing.url", f"unsupported scheme {parts.scheme!r} (use smtp://, smtps://, smtp+starttls:// or dir:PATH)")
-    if not parts.hostname:
-        raise ConfigError("outgoing.url", "missing host, e.g. smtp+starttls://relay.example:587")
-    if parts.password:
-        raise ConfigError("outgoing.url", "must not contain a password: use outgoing.password_env or outgoing.password_file")
-    try:
-        port = parts.port or defaults[parts.scheme]
-    except ValueError:
-        raise ConfigError("outgoing.url", "port is not a number") from None
+        return OutgoingSettings(scheme="dir", path=_local_path(r, "outgoing", url, "dir:"), **common)
+    parts, port = _server_url("outgoing", url, {"smtp": 25, "smtp+starttls": 587, "smtps": 465},
+                              "dir:PATH", "smtp+starttls://relay.example:587")
     return OutgoingSettings(scheme=parts.scheme, host=parts.hostname, port=port,
                             user=unquote(parts.username or ""), **common)
+
+
+def _local_path(r: "_Reader", section: str, url: str, prefix: str) -> Path:
+    rest = url[len(prefix):]
+    if not rest:
+        raise ConfigError(f"{section}.url", f"{prefix} needs a path, e.g. {prefix}data/mail")
+    return r.resolve(rest)
+
+
+def _server_url(section: str, url: str, default_ports: dict[str, int], local_form: str, example: str):
+    """Split a server URL, refusing unknown schemes, missing hosts and inline passwords."""
+    key = f"{section}.url"
+    parts = urlsplit(url)
+    if parts.scheme not in default_ports:
+        schemes = ", ".join(f"{s}://" for s in default_ports)
+        raise ConfigError(key, f"unsupported scheme {parts.scheme!r} (use {schemes} or {local_form})")
+    if not parts.hostname:
+        raise ConfigError(key, f"missing host, e.g. {example}")
+    if parts.password:
+        raise ConfigError(key, f"must not contain a password: use {section}.password_env or {section}.password_file")
+    try:
+        port = parts.port or default_ports[parts.scheme]
+    except ValueError:
+        raise ConfigError(key, "port is not a number") from None
+    return parts, port
 
 
 def _accounts(r: "_Reader") -> AccountSettings:
