@@ -72,6 +72,10 @@ def link_maildir(files: list[Path], root: Path) -> Path:
 
 def run_child(config: Path, *, env: dict | None = None, deliver: bool = False,
               profile: Path | None = None) -> dict:
+    # Let the previous run's dirty pages reach the disk first: writeback from
+    # one run must not slow the file creation of the next.
+    os.sync()
+    time.sleep(0.5)
     cmd = [sys.executable, "-m", "bench.child", str(config)]
     if deliver:
         cmd.append("--deliver")
@@ -141,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of parts: abcd, store, rss, big (default all)")
     ap.add_argument("--profile", type=Path,
                     help="also run (c) and (d) once more under cProfile; stats to FILE and FILE.imap.pstats")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run (c) and (d) this many times, alternating order, and keep the best (default 1)")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--tmp", type=Path, help="work directory (default: a new temp dir, removed after)")
     args = ap.parse_args(argv)
@@ -153,12 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.only.split(","))
     root = Path(tempfile.mkdtemp(prefix="abuse-intake-bench-", dir=args.tmp))
     root.chmod(0o755)  # Dovecot's workers (nobody, under root) must reach their home inside
-    res: dict = {"n": n, "seed": args.seed, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    res: dict = {"n": n, "seed": args.seed, "repeat": args.repeat, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])}
     say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731  (progress on stderr)
     try:
         if "abcd" in parts:
-            _abcd(root, n, args.seed, args.profile, res, say)
+            _abcd(root, n, args.seed, args.profile, args.repeat, res, say)
         if "store" in parts:
             _store(root, store_n, n_cases, args.seed, res, say)
         if "rss" in parts:
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _abcd(root: Path, n: int, seed: int, profile: Path | None, res: dict, say) -> None:
+def _abcd(root: Path, n: int, seed: int, profile: Path | None, repeat: int, res: dict, say) -> None:
     say(f"generating {n} messages ...")
     stats = write_maildir(root / "mail", n, seed)
     files = maildir_files(root / "mail")
@@ -191,21 +197,29 @@ def _abcd(root: Path, n: int, seed: int, profile: Path | None, res: dict, say) -
         warm.logout()
         say("(b) fetch floor ...")
         res["b_s"] = min(fetch_floor(server, n)[0] for _ in range(2))
-        say("(c) poll from Maildir ...")
-        c = poll_maildir(root / "c", files, deliver=True)
-        res["c_s"], res["c_summary"], res["c_rss_kb"] = c["poll_s"], c["summary"], c["maxrss_kb"]
-        res["deliver_s"], res["delivered"] = c.get("deliver_s"), c.get("delivered")
-        say("(d) poll from Dovecot over IMAP ...")
-        work = root / "d"
-        try:
-            config = write_config(work, server.url)
-            d = run_child(config, env={PASSWORD_ENV: server.password})
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        res["d_s"], res["d_summary"] = d["poll_s"], d["summary"]
+        for attempt in range(repeat):  # best of `repeat`, in alternating order
+            for part in (("c", "d") if attempt % 2 == 0 else ("d", "c")):
+                if part == "c":
+                    say(f"(c) poll from Maildir (run {attempt + 1}) ...")
+                    c = poll_maildir(root / "c", files, deliver=True)
+                    if res.get("c_s") is None or c["poll_s"] < res["c_s"]:
+                        res["c_s"], res["c_summary"], res["c_rss_kb"] = c["poll_s"], c["summary"], c["maxrss_kb"]
+                        res["deliver_s"], res["delivered"] = c.get("deliver_s"), c.get("delivered")
+                    continue
+                say(f"(d) poll from Dovecot over IMAP (run {attempt + 1}) ...")
+                if attempt:
+                    _reload(server, files)
+                work = root / "d"
+                try:
+                    d = run_child(write_config(work, server.url), env={PASSWORD_ENV: server.password})
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                if res.get("d_s") is None or d["poll_s"] < res["d_s"]:
+                    res["d_s"], res["d_summary"] = d["poll_s"], d["summary"]
         if profile is not None:
             say(f"profiling a poll over IMAP into {profile.with_suffix('.imap.pstats')} ...")
-            _reload(server, files)
+            if "d_s" in res:
+                _reload(server, files)
             work = root / "prof-imap"
             try:
                 run_child(write_config(work, server.url), env={PASSWORD_ENV: server.password},
@@ -302,8 +316,10 @@ def table(res: dict) -> str:
         rows = [("(a) parse floor: compat32 parse + decode, from memory", res["a_s"]),
                 ("(b) fetch floor: imapclient BODY.PEEK[], 100 UIDs a batch", res["b_s"]),
                 ("    IMAP floor = N / (a + b)", res["a_s"] + res["b_s"]),
-                ("(c) poll from Maildir into a fresh db", res["c_s"]),
-                ("(d) poll from Dovecot over loopback IMAP", res["d_s"])]
+                (f"(c) poll from Maildir into a fresh db{' (best of ' + str(res['repeat']) + ')' if res['repeat'] > 1 else ''}",
+                 res["c_s"]),
+                (f"(d) poll from Dovecot over loopback IMAP{' (best of ' + str(res['repeat']) + ')' if res['repeat'] > 1 else ''}",
+                 res["d_s"])]
         out.append(f"{'measure':<60} {'seconds':>8} {'msg/s':>8}")
         for label, secs in rows:
             out.append(f"{label:<60} {secs:>8.2f} {n / secs:>8.0f}")
