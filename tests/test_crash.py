@@ -427,5 +427,5 @@ def _write_figures(w: World) -> None:
         "sigkills_total": t["kills"],
         "messages_appended": t["messages_appended"],
         "messages_lost": t["messages_lost"],
-        "emails_received_twice_in_documented_window": t["emails_duplicated_in_window"],
+        "extra_email_copies_in_documented_window": t["emails_duplicated_in_window"],
     })
