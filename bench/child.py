@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> None:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     summary = pipeline.poll(db, settings, source)
     out["poll_s"] = time.perf_counter() - t0
+    out["poll_cpu_s"] = time.process_time() - cpu0  # wall minus this = waiting (server, disk)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)

@@ -33,7 +33,7 @@ from crash_harness import Paused, integrity_problems, missing_raw, rows, sha256
 from helpers import cli, cli_json, email, make_maildir, write_config
 from support.dovecot import free_port
 
-EX_CANTCREAT, EX_TEMPFAIL = 73, 75
+EX_IOERR, EX_TEMPFAIL = 74, 75
 
 
 def _reports(n: int, tag: str = "f") -> list[bytes]:
@@ -117,7 +117,7 @@ def test_data_dir_under_a_file_is_a_clear_error_and_nothing_is_marked_done(dovec
     conf = dovecot.config_toml(tmp_path, storage__data_dir=str(blocker / "data"))
     dovecot.append_many(_reports(3, "d"))
     proc = cli(conf, "poll")
-    assert proc.returncode == EX_CANTCREAT
+    assert proc.returncode == EX_IOERR
     assert str(blocker / "data") in _one_line(proc)
     assert len(dovecot.uids("INBOX")) == 3 and dovecot.folder_count("Processed") == 0
     assert _stored(tmp_path / "abuse-intake.db") == []
@@ -129,14 +129,14 @@ def test_database_under_a_file_is_a_clear_error(dovecot, tmp_path):
     conf = dovecot.config_toml(tmp_path, database__path=str(blocker / "abuse-intake.db"))
     dovecot.append_many(_reports(2, "b"))
     proc = cli(conf, "poll")
-    assert proc.returncode == EX_CANTCREAT
+    assert proc.returncode == EX_IOERR
     assert "abuse-intake.db" in _one_line(proc)
     assert len(dovecot.uids("INBOX")) == 2
 
 
 def test_data_dir_failing_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_path):
     """Batch 2's raw file cannot be written: batch 1 stays committed and moved,
-    batch 2 is rolled back and left in the INBOX, the exit is 73 with one line."""
+    batch 2 is rolled back and left in the INBOX, the exit is 74 with one line."""
     mails = _reports(4, "m")
     # The shard directory of message 3 (first of batch 2) must not be batch 1's.
     shard = sha256(mails[2])[:2]
@@ -147,7 +147,7 @@ def test_data_dir_failing_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_pat
     raw.mkdir(parents=True, mode=0o700)
     (raw / shard).write_text("a file where a directory must go")
     proc = cli(conf, "poll")
-    assert proc.returncode == EX_CANTCREAT
+    assert proc.returncode == EX_IOERR
     assert sha256(mails[2]) in _one_line(proc)
     db = tmp_path / "abuse-intake.db"
     assert _stored(db) == sorted(sha256(m) for m in mails[:2])

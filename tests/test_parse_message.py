@@ -482,6 +482,12 @@ def test_nesting_that_defeats_the_stdlib_parser_is_a_parse_error():
         parse(nested(5000))
 
 
+def test_hundreds_of_multipart_containers_are_refused_before_parsing():
+    with pytest.raises(ParseError, match="multipart containers"):
+        parse(nested(message_mod.MAX_MULTIPARTS + 1))
+    assert parse(nested(message_mod.MAX_MULTIPARTS - 5)).from_address == "a@b.example"
+
+
 def test_huge_header_and_huge_mime_parameter_do_not_break_parsing():
     m = parse(b"From: a@b.example\nSubject: " + b"x" * 2_000_000 + b"\n\nbody")
     assert m.text == "body" and len(m.subject) == 2_000_000

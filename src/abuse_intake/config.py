@@ -122,6 +122,7 @@ class Settings:
     policy: PolicySettings
     enforcement_command: tuple[str, ...]
     lock_path: Path = field(default=Path("abuse-intake.lock"))
+    busy_timeout_ms: int = 10_000
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -208,6 +209,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         policy=_policy(r),
         enforcement_command=tuple(r.list_of_str("enforcement.command", default=[])),
         lock_path=db_path.with_name(db_path.name + ".lock"),
+        busy_timeout_ms=int(r.number("database.busy_timeout", default=10, minimum=0) * 1000),
     )
     r.check_unknown()
     return settings

@@ -116,7 +116,7 @@ class Processor:
                 return self._process(raw, digest)
         except (StoreError, sqlite3.OperationalError) as exc:
             # The store itself failed (disk, lock): not this message's fault; stop the batch.
-            raise exc if isinstance(exc, StoreError) else _translate(exc) from None
+            raise exc if isinstance(exc, StoreError) else _translate(exc, conn=db.conn) from None
         except Exception as exc:  # noqa: BLE001 - any other failure quarantines just this message
             reason = f"{type(exc).__name__}: {exc}"[:2000]
             with savepoint(db.conn):

@@ -29,7 +29,7 @@ class App:
     @property
     def db(self):
         if self._db is None:
-            self._db = open_db(self.settings.database_path)
+            self._db = open_db(self.settings.database_path, self.settings.busy_timeout_ms)
         return self._db
 
     def close(self) -> None:

@@ -80,6 +80,9 @@ _LATIN1_NAMES = frozenset({"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l
 _ASCII_NAMES = frozenset({"us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "8bit", "default"})
 
 
+MAX_MULTIPARTS = 200
+
+
 def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
     """Parse one raw email. Raises ParseError only when nothing usable can be made."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -89,6 +92,12 @@ def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
         raise ParseError(f"message is {len(data)} bytes, over limits.max_message_bytes ({limits.max_message_bytes})")
     if not data.strip():
         raise ParseError("message is empty")
+    # Real mail has a handful of multipart containers; hundreds mean an attack on the
+    # parser's recursion (seconds of CPU per message), so refuse before parsing.
+    containers = data.count(b"boundary=") + data.count(b"BOUNDARY=")
+    if containers > MAX_MULTIPARTS:
+        raise ParseError(f"MIME structure nested too deeply: {containers} multipart containers "
+                         f"(over {MAX_MULTIPARTS}); not parsed")
     try:
         return _parse_stdlib(data, limits)
     except RecursionError:

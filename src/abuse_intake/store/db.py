@@ -55,7 +55,9 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint; safe against process crashes
+        # FULL: each commit is on disk before we tell the mail server "done", so even a
+        # power cut cannot lose a batch that was already moved out of the INBOX.
+        conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(db)
     except sqlite3.OperationalError as exc:
@@ -102,11 +104,17 @@ def _split(script: str) -> list[str]:
     return out
 
 
-def _translate(exc: sqlite3.OperationalError, path: Path | str = "") -> StoreError:
+def _translate(exc: sqlite3.OperationalError, path: Path | str = "", conn: sqlite3.Connection | None = None) -> StoreError:
+    if not path and conn is not None:
+        try:
+            path = conn.execute("PRAGMA database_list").fetchone()[2]
+        except sqlite3.Error:
+            path = ""
+    where = f"database {path}" if path else "the database"
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StoreBusyError(f"database {path} is locked by another writer: {text}")
-    return StoreError(f"database {path}: {text}")
+        return StoreBusyError(f"{where} is locked by another writer: {text}")
+    return StoreError(f"{where}: {text}")
 
 
 @contextmanager
@@ -116,7 +124,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, conn=conn) from None
     try:
         yield conn
     except BaseException:
@@ -126,7 +134,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         conn.execute("ROLLBACK")
-        raise _translate(exc) from None
+        raise _translate(exc, conn=conn) from None
 
 
 @contextmanager
