@@ -44,14 +44,16 @@ def main(argv: list[str] | None = None) -> None:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
+    marks: list[float] = []  # wall clock after each committed batch: does cost grow within a run?
     t0, cpu0 = time.perf_counter(), time.process_time()
-    summary = pipeline.poll(db, settings, source)
+    summary = pipeline.poll(db, settings, source, on_batch=lambda _s: marks.append(time.perf_counter()))
     out["poll_s"] = time.perf_counter() - t0
     out["poll_cpu_s"] = time.process_time() - cpu0  # wall minus this = waiting (server, disk)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     out["summary"] = summary.as_dict()
+    out["batch_s"] = [round(b - a, 4) for a, b in zip([t0, *marks], marks)]
 
     if args.deliver:
         from abuse_intake.notify.outbox import deliver_pending
