@@ -144,3 +144,28 @@ def test_store_is_owner_only(setup, tmp_path):
     s = config.load(setup)
     assert oct(os.stat(s.database_path).st_mode & 0o777) == "0o600"
     assert oct(os.stat(s.data_dir).st_mode & 0o777) == "0o700"
+
+
+def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
+    """Full batches go to worker processes; the stored outcome must not depend on it."""
+    mails = []
+    for i in range(45):
+        mails.append(email(sender=f"r{i % 7}@gmail.com", body=f"akun @pelaku_{i % 11:03d} open BO tarif {i}00rb"))
+        if i % 9 == 0:
+            mails.append(mails[-1])  # a byte-identical re-delivery
+    mails.append(email(sender="away@gmail.com", subject="Out of office", body="away",
+                       headers={"Auto-Submitted": "auto-replied"}))
+    results = {}
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        root.mkdir()
+        make_maildir(root / "mailbox", mails)
+        conf = write_config(root, extra=f"",
+                            replace={"batch_size = 50": "batch_size = 20", "workers = 0": f"workers = {workers}"})
+        counts = cli_json(conf, "poll", "--no-send")
+        messages = [(m["kind"], m["reporter"], tuple(m["case_refs"])) for m in cli_json(conf, "messages", "list")]
+        cases = [(c["ref"], c["account_id"], c["reporters"], c["reports"]) for c in cli_json(conf, "cases", "list")]
+        results[workers] = (counts, messages, cases)
+    assert results[1] == results[2]
+    counts = results[2][0]
+    assert counts["fetched"] == len(mails) and counts["robots"] == 1 and counts["duplicates"] == 5

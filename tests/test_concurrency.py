@@ -30,7 +30,7 @@ def _consistent(db, mails: list[bytes]) -> None:
 
 
 def test_a_second_poll_exits_73_at_once_with_one_line(dovecot, tmp_path):
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     mails: list[bytes] = []
     # Overlap inside a batch transaction, and during delivery (no transaction open).
     for n, at in enumerate(["before_commit:1", "before_send:1"]):
@@ -68,7 +68,7 @@ def _open_case(dovecot, conf) -> tuple[dict, list[bytes]]:
 
 
 def test_decide_between_batches_of_a_running_poll(dovecot, tmp_path):
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     case, mails = _open_case(dovecot, conf)
     more = [_report(3, "mami_rosa"), _report(4), _report(5), _report(6, "mami_rosa")]
     dovecot.append_many(more)
@@ -93,7 +93,7 @@ def test_decide_between_batches_of_a_running_poll(dovecot, tmp_path):
 
 def test_decide_while_a_poll_holds_its_batch_transaction(dovecot, tmp_path):
     """The poll holds the write lock; decide waits on the busy timeout, then succeeds."""
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     case, mails = _open_case(dovecot, conf)
     more = [_report(3, "mami_rosa"), _report(4)]
     dovecot.append_many(more)

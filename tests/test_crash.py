@@ -50,11 +50,15 @@ SEED = 20261102
 RANDOM_KILLS = 14
 
 VARIANTS = {
-    "move2": {"mailbox__done_action": "move", "mailbox__batch_size": 2},  # 3 batches
-    "move1": {"mailbox__done_action": "move", "mailbox__batch_size": 1},  # 6 batches
-    "flag3": {"mailbox__done_action": "flag", "mailbox__batch_size": 3},  # 2 batches
+    # marked done after every batch
+    "move2": {"mailbox__done_action": "move", "mailbox__batch_size": 2, "mailbox__mark_done_every": 1},  # 3 batches
+    "move1": {"mailbox__done_action": "move", "mailbox__batch_size": 1, "mailbox__mark_done_every": 1},  # 6 batches
+    "flag3": {"mailbox__done_action": "flag", "mailbox__batch_size": 3, "mailbox__mark_done_every": 1},  # 2 batches
+    # the default: marked done in one group at the end of the run
+    "grouped2": {"mailbox__done_action": "move", "mailbox__batch_size": 2},  # 3 batches, 1 marking
 }
-BATCHES = {"move2": 3, "move1": 6, "flag3": 2}
+BATCHES = {"move2": 3, "move1": 6, "flag3": 2, "grouped2": 3}
+MARKINGS = {"move2": 3, "move1": 6, "flag3": 2, "grouped2": 1}
 EMAILS = 4  # ack A, ack B, not_a_report C, needs_info D
 
 EXPECTED_KINDS = Counter({"report": 3, "duplicate": 1, "robot": 1, "non_report": 1})
@@ -66,8 +70,9 @@ EXPECTED_CASES = sorted([("dewi_manja88", "open", 2, 2), ("sari.bo_jkt", "open",
 def _named_single() -> list[tuple[str, list[str]]]:
     out = []
     for variant, batches in BATCHES.items():
-        for point in ("before_commit", "after_commit", "after_mark_done"):
+        for point in ("before_commit", "after_commit"):
             out += [(variant, [f"{point}:{n}"]) for n in range(1, batches + 1)]
+        out += [(variant, [f"after_mark_done:{n}"]) for n in range(1, MARKINGS[variant] + 1)]
     # Delivery does not depend on how intake batched: one variant is enough.
     for point in ("before_send", "after_smtp_250"):
         out += [("move2", [f"{point}:{n}"]) for n in range(1, EMAILS + 1)]

@@ -64,7 +64,7 @@ def _all_stored_once(db: Path, data: Path, mails: list[bytes]) -> None:
     ("after_commit:1", 2),  # between the commit of batch 1 and marking it done
 ], ids=["before-fetch-2", "inside-batch-2", "commit-to-mark"])
 def test_imap_stopped_mid_run_exits_75_and_next_run_resumes(dovecot, tmp_path, at, committed):
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     mails = _reports(6)
     dovecot.append_many(mails)
     run = Paused(conf, "poll", at=at, workdir=tmp_path / "pause")
@@ -89,7 +89,7 @@ def test_imap_stopped_mid_run_exits_75_and_next_run_resumes(dovecot, tmp_path, a
 # -- UIDVALIDITY changed under a half-finished run -------------------------------------
 
 def test_uidvalidity_change_after_a_crash_rescans_without_duplicates(dovecot, tmp_path):
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     mails = _reports(4, "u")
     dovecot.append_many(mails)
     # Batch 1 committed, not moved; batch 2 never read.
@@ -141,7 +141,7 @@ def test_data_dir_failing_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_pat
     # The shard directory of message 3 (first of batch 2) must not be batch 1's.
     shard = sha256(mails[2])[:2]
     assert shard not in {sha256(m)[:2] for m in mails[:2]}, "pick other test messages"
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     dovecot.append_many(mails)
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True, mode=0o700)
@@ -215,7 +215,7 @@ def test_database_locked_past_the_busy_timeout_exits_75_with_one_line(tmp_path):
 def test_busy_database_mid_run_marks_nothing_done(dovecot, tmp_path):
     """The batch transaction cannot start: StoreBusyError, and the INBOX is untouched.
     In-process, so the busy timeout can be short."""
-    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2)
+    conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
     mails = _reports(4, "x")
     dovecot.append_many(mails)
     settings = config.load(conf)

@@ -469,7 +469,8 @@ def test_e2e_server_down_exits_75_and_the_next_run_catches_up(dovecot, tmp_path)
 
 def test_e2e_server_stopped_mid_run_keeps_committed_batches_and_resumes(dovecot, tmp_path):
     dovecot.append_many(reports_for(6))
-    pipeline, settings, db = open_pipeline(dovecot.config_toml(tmp_path, mailbox__batch_size=2))
+    pipeline, settings, db = open_pipeline(dovecot.config_toml(tmp_path, mailbox__batch_size=2,
+                                                               mailbox__mark_done_every=1))
 
     def stop_after_first_batch(summary):
         dovecot.stop()
@@ -483,6 +484,27 @@ def test_e2e_server_stopped_mid_run_keeps_committed_batches_and_resumes(dovecot,
     assert (summary.fetched, summary.stored, summary.duplicates, summary.cases_opened) == (4, 4, 0, 4)
     assert len(msg_store.list_messages(db)) == 6
     assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == 6
+
+
+def test_e2e_grouped_marking_leaves_committed_batches_for_the_next_run(dovecot, tmp_path):
+    """With marking grouped (the default), a run stopped mid-way has committed batches still in
+    the INBOX: the next run marks them as leftovers and stores nothing twice."""
+    dovecot.append_many(reports_for(6))
+    pipeline, settings, db = open_pipeline(dovecot.config_toml(tmp_path, mailbox__batch_size=2))
+    assert settings.mailbox.mark_done_every > 6
+
+    def stop_after_second_batch(summary):
+        if summary.fetched == 4:
+            dovecot.stop()
+
+    with pytest.raises(MailboxError):
+        pipeline.poll(db, settings, open_source(settings), on_batch=stop_after_second_batch)
+    dovecot.start()
+    assert dovecot.folder_count("Processed") == 0 and len(dovecot.uids("INBOX")) == 6
+    summary = pipeline.poll(db, settings, open_source(settings))
+    assert (summary.leftovers_marked, summary.fetched, summary.stored) == (4, 2, 2)
+    assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == 6
+    assert len(msg_store.list_messages(db)) == 6
 
 
 def test_e2e_uidvalidity_change_rescans_without_duplicates(dovecot, tmp_path):

@@ -203,3 +203,26 @@ def test_schema_is_migrated_to_the_latest_version(env):
     assert env.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert env.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert env.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_preparer_uses_workers_only_for_full_batches(tmp_path):
+    settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
+                                                           "workers = 0": "workers = 2"}))
+    raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO"), Source("t")) for i in range(45)]
+    batches = [raws[0:20], raws[20:40], raws[40:45]]
+    small = pipeline._Preparer(settings)
+    try:
+        out = list(small.ahead(iter([raws[40:45]])))
+        assert small.pool is None and len(out[0][1]) == 5
+    finally:
+        small.close()
+    big = pipeline._Preparer(settings)
+    try:
+        out = list(big.ahead(iter(batches)))
+        assert big.pool is not None
+        assert [len(p) for _, p in out] == [20, 20, 5]
+        assert [b for b, _ in out] == batches  # arrival order kept
+        serial = [pipeline.prepare(r.data, settings) for r in raws]
+        assert [p.extraction.account_ids for _, ps in out for p in ps] == [p.extraction.account_ids for p in serial]
+    finally:
+        big.close()

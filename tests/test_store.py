@@ -74,6 +74,7 @@ def test_blobs_are_named_by_content_never_by_sender(tmp_path):
     blobs.ensure()
     data = b"\x89PNG fake"
     digest = blobs.put_attachment(data)
+    blobs.flush()
     assert digest == sha256(data)
     assert blobs.attachment_path(digest).read_bytes() == data
     assert blobs.attachment_path(digest).is_relative_to(tmp_path / "data" / "attachments")
@@ -84,3 +85,13 @@ def test_unusable_data_dir_is_a_store_error(tmp_path):
     (tmp_path / "data").write_text("a file where the directory should be")
     with pytest.raises(StoreError, match="not usable"):
         BlobStore(tmp_path / "data").ensure()
+
+
+def test_a_failed_background_write_surfaces_at_flush(tmp_path):
+    blobs = BlobStore(tmp_path / "data")
+    blobs.ensure()
+    (tmp_path / "data" / "raw" / "ab").write_text("a file where a fan-out directory belongs")
+    blobs.put_raw(b"x", "ab" + "0" * 62)
+    with pytest.raises(StoreError, match="cannot write"):
+        blobs.flush()
+    blobs.close()

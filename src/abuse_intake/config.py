@@ -39,6 +39,7 @@ class MailboxSettings:
     done_action: str = "move"  # move | flag | none
     done_folder: str = "Processed"
     done_keyword: str = "AbuseIntakeDone"
+    mark_done_every: int = 500
     url: str = ""
 
     def password(self) -> str:
@@ -123,6 +124,7 @@ class Settings:
     enforcement_command: tuple[str, ...]
     lock_path: Path = field(default=Path("abuse-intake.lock"))
     busy_timeout_ms: int = 10_000
+    workers: int = 0  # parser processes for backlogs; 0 = one per core
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -162,7 +164,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
     r = _Reader(data, base)
     known = {
         "platform", "database", "storage", "mailbox", "outgoing", "accounts",
-        "categories", "classify", "templates", "limits", "policy", "enforcement",
+        "categories", "classify", "templates", "limits", "policy", "enforcement", "processing",
     }
     for key in data:
         if key not in known:
@@ -210,6 +212,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         enforcement_command=tuple(r.list_of_str("enforcement.command", default=[])),
         lock_path=db_path.with_name(db_path.name + ".lock"),
         busy_timeout_ms=int(r.number("database.busy_timeout", default=10, minimum=0) * 1000),
+        workers=r.int("processing.workers", default=0, minimum=0, maximum=64),
     )
     r.check_unknown()
     return settings
@@ -225,6 +228,7 @@ def _mailbox(r: "_Reader") -> MailboxSettings:
         done_action=r.choice("mailbox.done_action", ("move", "flag", "none"), default="move"),
         done_folder=r.str("mailbox.done_folder", default="Processed"),
         done_keyword=r.str("mailbox.done_keyword", default="AbuseIntakeDone"),
+        mark_done_every=r.int("mailbox.mark_done_every", default=500, minimum=1),
         url=url,
     )
     if not re.fullmatch(r"[A-Za-z0-9_$]+", common["done_keyword"]):

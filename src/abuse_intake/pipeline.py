@@ -10,7 +10,9 @@ messages are done.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -22,7 +24,7 @@ from .config import Settings
 from .errors import InvalidActionError, NotFoundError, ReplayError, StoreError
 from .extract import extract
 from .intake.base import Cursor, MailSource
-from .models import ParsedMessage, RawMessage, Source
+from .models import Extraction, ParsedMessage, RawMessage, RobotVerdict, Source
 from .parse.message import parse_message
 from .parse.robots import detect_robot
 from .store import cases as case_store
@@ -86,6 +88,36 @@ class PollSummary:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
+@dataclass
+class Prepared:
+    """The CPU-only half of processing one message: no database, no files.
+
+    Made in a worker process during backlogs (see `poll`), so it must pickle.
+    """
+
+    digest: str
+    parsed: ParsedMessage | None = None
+    verdict: RobotVerdict | None = None
+    extraction: Extraction | None = None  # None for robots (never needed)
+    fingerprint: str = ""
+    error: str | None = None  # set when parsing or extraction failed: quarantine
+
+
+def prepare(data: bytes, settings: Settings) -> Prepared:
+    """Parse, detect robots, extract IDs and category, fingerprint. Never raises."""
+    digest = sha256(data)
+    try:
+        parsed = parse_message(data, settings.limits)
+        verdict = detect_robot(parsed, settings.own_addresses)
+        if verdict is not None and verdict.kind != "arf":
+            return Prepared(digest, parsed, verdict)
+        ext = extract(parsed.text, parsed.html_links, parsed.forwarded_text, parsed.subject,
+                      parsed.from_address, parsed.from_name, settings)
+        return Prepared(digest, parsed, verdict, ext, fingerprint(f"{parsed.subject}\n{parsed.text}"))
+    except Exception as exc:  # noqa: BLE001 - any failure quarantines just this message
+        return Prepared(digest, error=f"{type(exc).__name__}: {exc}"[:2000])
+
+
 class Processor:
     """Everything that does not change between messages is prepared once here."""
 
@@ -103,25 +135,30 @@ class Processor:
 
     def process(self, raw: RawMessage) -> Outcome:
         """Store one message and everything it causes; never raises for bad input."""
-        db = self.db
-        digest = sha256(raw.data)
+        return self.store(raw, prepare(raw.data, self.settings))
+
+    def store(self, raw: RawMessage, prep: Prepared) -> Outcome:
+        """The database half: dedupe, classify against stored state, write rows."""
+        db, digest = self.db, prep.digest
         seen = msg_store.by_raw_hash(db, digest)
         if seen is not None:
             # The same bytes again (re-delivery, re-scan, crash recovery): a no-op.
             return Outcome("duplicate", reason=f"same bytes as message {seen['id']}",
                            message_row=seen["id"], duplicate_of=seen["id"], stored=False)
         self.blobs.put_raw(raw.data, digest)
-        try:
-            with savepoint(db.conn):
-                return self._process(raw, digest)
-        except (StoreError, sqlite3.OperationalError) as exc:
-            # The store itself failed (disk, lock): not this message's fault; stop the batch.
-            raise exc if isinstance(exc, StoreError) else _translate(exc, conn=db.conn) from None
-        except Exception as exc:  # noqa: BLE001 - any other failure quarantines just this message
-            reason = f"{type(exc).__name__}: {exc}"[:2000]
-            with savepoint(db.conn):
-                row = msg_store.insert_message(db, self._base_row(raw, digest, None, "quarantined", reason))
-            return Outcome("quarantined", reason=reason, message_row=row)
+        reason = prep.error
+        if reason is None:
+            try:
+                with savepoint(db.conn):
+                    return self._store(raw, prep)
+            except (StoreError, sqlite3.OperationalError) as exc:
+                # The store itself failed (disk, lock): not this message's fault; stop the batch.
+                raise exc if isinstance(exc, StoreError) else _translate(exc, conn=db.conn) from None
+            except Exception as exc:  # noqa: BLE001 - any other failure quarantines just this message
+                reason = f"{type(exc).__name__}: {exc}"[:2000]
+        with savepoint(db.conn):
+            row = msg_store.insert_message(db, self._base_row(raw, digest, None, "quarantined", reason))
+        return Outcome("quarantined", reason=reason, message_row=row)
 
     def _base_row(self, raw: RawMessage, digest: str, parsed: ParsedMessage | None, kind: str,
                   reason: str = "") -> dict:
@@ -152,10 +189,9 @@ class Processor:
             return None
         return addr
 
-    def _process(self, raw: RawMessage, digest: str) -> Outcome:
-        db, settings = self.db, self.settings
-        parsed = parse_message(raw.data, settings.limits)
-        row = self._base_row(raw, digest, parsed, "report")
+    def _store(self, raw: RawMessage, prep: Prepared) -> Outcome:
+        db, settings, parsed = self.db, self.settings, prep.parsed
+        row = self._base_row(raw, prep.digest, parsed, "report")
 
         if parsed.message_id:
             first = msg_store.by_message_id(db, parsed.message_id)
@@ -166,7 +202,7 @@ class Processor:
                 return Outcome("duplicate", row["reason"], msg_store.insert_message(db, row),
                                duplicate_of=first["id"], reporter=first["reporter"])
 
-        verdict = detect_robot(parsed, settings.own_addresses)
+        verdict = prep.verdict
         if verdict is not None and verdict.kind != "arf":
             row.update(kind="robot", reason=f"{verdict.kind}: {verdict.reason}")
             return Outcome("robot", row["reason"], msg_store.insert_message(db, row))
@@ -174,8 +210,7 @@ class Processor:
         is_arf = verdict is not None  # a partner's feedback report: a report with nobody to answer
         reporter = None if is_arf else self._reporter(parsed)
         row["reporter"] = reporter
-        ext = extract(parsed.text, parsed.html_links, parsed.forwarded_text, parsed.subject,
-                      parsed.from_address, parsed.from_name, settings)
+        ext = prep.extraction
         row["language"] = None if is_arf else ext.language
 
         if reporter and not is_arf:
@@ -197,7 +232,7 @@ class Processor:
         category = ext.category or "other"
         severity = settings.severity_of(category)
         received_at = row["received_at"]
-        fp = fingerprint(f"{parsed.subject}\n{parsed.text}")
+        fp = prep.fingerprint
 
         if reporter:
             earlier = self._resend_of(reporter, received_at, ext.account_ids, fp)
@@ -339,41 +374,143 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
     stays committed and the next run resumes from the cursor) and StoreError
     when the database or data directory cannot be written (nothing of the
     failing batch is committed or marked done).
+
+    A backlog (full batches) is parsed by worker processes one batch ahead
+    while this process stores the current one; messages are still stored in
+    arrival order, so dedupe and resend detection see what they would see
+    serially. Messages are marked done on the server in groups of
+    `mailbox.mark_done_every` (each group only after its commit): a server
+    MOVE costs per command, and a run that dies in between leaves
+    "leftovers" that the next run marks without storing them again.
     """
     blobs = BlobStore(settings.data_dir)
     blobs.ensure()
     processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
                           notifier or default_notifier())
     summary = PollSummary()
-    with source:
-        validity = source.uidvalidity()
-        cursor = msg_store.get_cursor(db, source.name)
-        if cursor.uidvalidity is not None and validity != cursor.uidvalidity:
-            # UIDs of the old numbering mean nothing now: re-scan; dedupe stops repeats.
-            summary.uidvalidity_changed = True
-            cursor = Cursor(validity, 0)
-        else:
-            cursor = Cursor(validity, cursor.last_uid)
-        leftovers = source.leftovers(cursor)
-        if leftovers:
-            # Committed by a run that died before telling the server.
-            source.mark_done(leftovers)
-            summary.leftovers_marked = len(leftovers)
-        for batch in source.fetch_new(cursor, limit):
-            with transaction(db):
-                for raw in batch:
-                    summary.add(processor.process(raw))
-                uids = [r.source.uid for r in batch if r.source.uid is not None]
-                if uids or cursor.uidvalidity != validity:
-                    cursor = Cursor(validity, max([cursor.last_uid, *uids]))
-                msg_store.set_cursor(db, source.name, cursor)
-                crashpoints.hit("before_commit")
-            crashpoints.hit("after_commit")
-            source.mark_done([r.source for r in batch])
-            crashpoints.hit("after_mark_done")
-            if on_batch is not None:
-                on_batch(summary)
+    preparer = _Preparer(settings)
+    try:
+        with source:
+            cursor = _start(db, source, summary)
+            pending_done: list[Source] = []
+            for batch, preps in preparer.ahead(source.fetch_new(cursor, limit)):
+                with transaction(db):
+                    for raw, prep in zip(batch, preps):
+                        summary.add(processor.store(raw, prep))
+                    blobs.flush()  # every file of the batch is written before its rows commit
+                    uids = [r.source.uid for r in batch if r.source.uid is not None]
+                    cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
+                    msg_store.set_cursor(db, source.name, cursor)
+                    crashpoints.hit("before_commit")
+                crashpoints.hit("after_commit")
+                pending_done.extend(r.source for r in batch)
+                if len(pending_done) >= settings.mailbox.mark_done_every:
+                    source.mark_done(pending_done)
+                    pending_done = []
+                    crashpoints.hit("after_mark_done")
+                if on_batch is not None:
+                    on_batch(summary)
+            if pending_done:
+                source.mark_done(pending_done)
+                crashpoints.hit("after_mark_done")
+    finally:
+        preparer.close()
+        blobs.close()
     return summary
+
+
+def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
+    """Validate the stored cursor against the server and finish a dead run's marking."""
+    validity = source.uidvalidity()
+    cursor = msg_store.get_cursor(db, source.name)
+    if cursor.uidvalidity is not None and validity != cursor.uidvalidity:
+        # UIDs of the old numbering mean nothing now: re-scan; dedupe stops repeats.
+        summary.uidvalidity_changed = True
+        cursor = Cursor(validity, 0)
+    else:
+        cursor = Cursor(validity, cursor.last_uid)
+    leftovers = source.leftovers(cursor)
+    if leftovers:
+        # Committed by a run that died before telling the server.
+        source.mark_done(leftovers)
+        summary.leftovers_marked = len(leftovers)
+    return cursor
+
+
+# -- parsing on the other cores during a backlog --------------------------------
+
+_WORKER_SETTINGS: Settings | None = None
+WORKER_TIMEOUT = 120  # seconds a batch may take in the workers before we give up on them
+
+
+def _worker_init(settings: Settings) -> None:
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+    try:
+        # Die with the parent: a SIGKILLed poll must not leave parsers behind.
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:
+        os._exit(0)
+
+
+def _worker_prepare(data: bytes) -> Prepared:
+    return prepare(data, _WORKER_SETTINGS)
+
+
+class _Preparer:
+    """Yields (batch, prepared) pairs; parses the next batch while the caller stores this one.
+
+    Small runs (a cron poll finding a few messages) stay in this process:
+    starting workers costs more than it saves. The first full batch starts
+    them, with `processing.workers` processes (0: one per core).
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pool = None
+        workers = settings.workers or (os.cpu_count() or 1)
+        self.workers = workers if workers > 1 else 0
+
+    def _start_pool(self):
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")  # workers inherit compiled settings for free
+        self.pool = ctx.Pool(self.workers, initializer=_worker_init, initargs=(self.settings,))
+
+    def ahead(self, batches):
+        pending = None  # (batch, AsyncResult) submitted one step earlier
+        for batch in batches:
+            if self.pool is None and self.workers and len(batch) >= max(self.settings.mailbox.batch_size, 20):
+                self._start_pool()
+            if self.pool is None:
+                if pending is not None:
+                    yield pending[0], pending[1].get()
+                    pending = None
+                yield batch, [prepare(r.data, self.settings) for r in batch]
+                continue
+            chunk = max(1, len(batch) // (self.workers * 4))
+            submitted = (batch, self.pool.map_async(_worker_prepare, [r.data for r in batch], chunksize=chunk))
+            if pending is not None:
+                yield pending[0], self._collect(*pending)
+            pending = submitted
+        if pending is not None:
+            yield pending[0], self._collect(*pending)
+
+    def _collect(self, batch, result) -> list[Prepared]:
+        try:
+            return result.get(timeout=WORKER_TIMEOUT + len(batch))
+        except Exception:  # noqa: BLE001 - a dead or stuck worker: finish this run in-process
+            self.close()
+            self.workers = 0
+            return [prepare(r.data, self.settings) for r in batch]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
 
 def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier | None = None,
@@ -383,8 +520,13 @@ def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier |
     blobs.ensure()
     processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
                           notifier or default_notifier())
-    with transaction(db):
-        return processor.process(raw)
+    try:
+        with transaction(db):
+            outcome = processor.process(raw)
+            blobs.flush()
+        return outcome
+    finally:
+        blobs.close()
 
 
 def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | None = None,
@@ -400,11 +542,15 @@ def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | Non
     processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
                           notifier or default_notifier())
     raw = RawMessage(data, Source(row["mailbox"], row["uidvalidity"], row["uid"]))
-    with transaction(db):
-        # The quarantined row steps aside so the message can be stored as what it really is.
-        msg_store.delete_message(db, message_row)
-        outcome = processor.process(raw)
-        if outcome.kind == "quarantined":
-            raise ReplayError(f"message {message_row} failed again: {outcome.reason}")
-        msg_store.mark_replayed(db, outcome.message_row)
+    try:
+        with transaction(db):
+            # The quarantined row steps aside so the message can be stored as what it really is.
+            msg_store.delete_message(db, message_row)
+            outcome = processor.process(raw)
+            if outcome.kind == "quarantined":
+                raise ReplayError(f"message {message_row} failed again: {outcome.reason}")
+            msg_store.mark_replayed(db, outcome.message_row)
+            blobs.flush()
+    finally:
+        blobs.close()
     return outcome

@@ -88,15 +88,16 @@ class MaildirSource:
         action = self.settings.done_action
         if action == "none":
             return
+        target_dir = self.root / f".{self.settings.done_folder}"
+        if action == "move":
+            for sub in ("cur", "new", "tmp"):
+                (target_dir / sub).mkdir(parents=True, exist_ok=True)
         for src in sources:
             if not src.key:
                 continue
             path = self.root / src.key
             base = src.key.split("/", 1)[1].split(":", 1)[0]
             if action == "move":
-                target_dir = self.root / f".{self.settings.done_folder}"
-                for sub in ("cur", "new", "tmp"):
-                    (target_dir / sub).mkdir(parents=True, exist_ok=True)
                 target = target_dir / "cur" / f"{base}:2,S"
             else:
                 target = self.root / "cur" / f"{base}:2,S"

@@ -4,13 +4,17 @@ Raw messages live at raw/<aa>/<sha256>.eml and attachments at
 attachments/<aa>/<sha256>: the name is the hash of the content, so a
 sender's filename never becomes a path and identical content is kept once.
 Files are written to a temporary name and renamed, so a crash never leaves a
-half-written file under a final name.
+half-written file under a final name. Writes go to a background thread (file
+creation is kernel time that overlaps with parsing); `flush()` waits for them
+and raises the first error, and callers flush before committing the rows
+that name the files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import StoreError
@@ -23,6 +27,9 @@ def sha256(data: bytes) -> str:
 class BlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+        self._made: set[Path] = set()
 
     def ensure(self) -> None:
         """Create the data directory owner-only, or raise a clear error."""
@@ -44,12 +51,12 @@ class BlobStore:
 
     def put_raw(self, data: bytes, digest: str | None = None) -> str:
         digest = digest or sha256(data)
-        self._write(self.raw_path(digest), data)
+        self._submit(self.raw_path(digest), data)
         return digest
 
     def put_attachment(self, data: bytes, digest: str | None = None) -> str:
         digest = digest or sha256(data)
-        self._write(self.attachment_path(digest), data)
+        self._submit(self.attachment_path(digest), data)
         return digest
 
     def get_raw(self, digest: str) -> bytes:
@@ -58,11 +65,34 @@ class BlobStore:
         except OSError as exc:
             raise StoreError(f"raw message {digest} is missing from {self.root}: {exc.strerror}") from None
 
+    def flush(self) -> None:
+        """Wait for queued writes; raise StoreError for the first that failed."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        for exc in errors:
+            if exc is not None:
+                raise exc
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+    def _submit(self, path: Path, data: bytes) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abuse-intake-blobs")
+        self._pending.append(self._executor.submit(self._write, path, data))
+
     def _write(self, path: Path, data: bytes) -> None:
         if path.exists():
             return  # same hash, same content
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if path.parent not in self._made:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._made.add(path.parent)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             try:

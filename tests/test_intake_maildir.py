@@ -1,0 +1,51 @@
+"""The Maildir source: arrival order, batches, and each done_action."""
+
+from __future__ import annotations
+
+from abuse_intake.config import MailboxSettings
+from abuse_intake.intake.base import START
+from abuse_intake.intake.maildir import MaildirSource
+from helpers import email, make_maildir
+
+
+def _source(root, **kw):
+    return MaildirSource(MailboxSettings(scheme="maildir", path=root, batch_size=2, **kw))
+
+
+def test_batches_in_arrival_order_and_limit(tmp_path):
+    mails = [email(body=f"akun @pelaku_{i:03d}") for i in range(5)]
+    root = make_maildir(tmp_path / "mb", mails)
+    with _source(root) as src:
+        batches = list(src.fetch_new(START, None))
+        assert [len(b) for b in batches] == [2, 2, 1]
+        assert [r.data for b in batches for r in b] == mails
+        assert sum(len(b) for b in src.fetch_new(START, 3)) == 3
+
+
+def test_move_and_flag_take_messages_out_of_the_next_listing(tmp_path):
+    for action in ("move", "flag"):
+        root = make_maildir(tmp_path / action, [email(), email()])
+        with _source(root, done_action=action) as src:
+            [batch] = list(src.fetch_new(START, None))
+            src.mark_done([r.source for r in batch])
+            assert list(src.fetch_new(START, None)) == []
+        if action == "move":
+            assert len(list((root / ".Processed" / "cur").iterdir())) == 2
+
+
+def test_none_leaves_the_folder_as_it_is(tmp_path):
+    root = make_maildir(tmp_path / "mb", [email(), email()])
+    before = sorted(p.name for p in (root / "new").iterdir())
+    with _source(root, done_action="none") as src:
+        [batch] = list(src.fetch_new(START, None))
+        src.mark_done([r.source for r in batch])
+        assert len(list(src.fetch_new(START, None))[0]) == 2
+    assert sorted(p.name for p in (root / "new").iterdir()) == before
+
+
+def test_not_a_maildir_is_a_mailbox_error(tmp_path):
+    import pytest
+    from abuse_intake.errors import MailboxError
+    with pytest.raises(MailboxError, match="not a Maildir"):
+        with _source(tmp_path / "nothing"):
+            pass
