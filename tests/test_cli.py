@@ -169,3 +169,11 @@ def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
     assert results[1] == results[2]
     counts = results[2][0]
     assert counts["fetched"] == len(mails) and counts["robots"] == 1 and counts["duplicates"] == 5
+
+
+def test_quiet_by_default_and_verbose_on_request(setup):
+    quiet = cli(setup, "poll", "-q")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    make_maildir(setup.parent / "mailbox", [email(sender="e.five@gmail.com", body="akun @pelaku_999 open BO")])
+    loud = cli(setup, "-v", "poll", "-q")
+    assert loud.returncode == 0 and "INFO: committed 5 messages" in loud.stderr

@@ -10,6 +10,7 @@ messages are done.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -31,6 +32,8 @@ from .store import cases as case_store
 from .store import messages as msg_store
 from .store.blobs import BlobStore, sha256
 from .store.db import _translate, iso, savepoint, transaction, utcnow
+
+log = logging.getLogger(__name__)
 
 KINDS = ("report", "reply", "non_report", "robot", "duplicate", "resend", "quarantined")
 _ADDRESS = re.compile(r"[^@\s<>\"',;:()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -158,6 +161,7 @@ class Processor:
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
         with savepoint(db.conn):
             row = msg_store.insert_message(db, self._base_row(raw, digest, None, "quarantined", reason))
+        log.info("message %s quarantined: %s", row, reason)
         return Outcome("quarantined", reason=reason, message_row=row)
 
     def _base_row(self, raw: RawMessage, digest: str, parsed: ParsedMessage | None, kind: str,
@@ -403,6 +407,8 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
                     msg_store.set_cursor(db, source.name, cursor)
                     crashpoints.hit("before_commit")
                 crashpoints.hit("after_commit")
+                log.info("committed %d messages (%d so far), cursor at UID %s",
+                         len(batch), summary.fetched, cursor.last_uid)
                 pending_done.extend(r.source for r in batch)
                 if len(pending_done) >= settings.mailbox.mark_done_every:
                     source.mark_done(pending_done)
@@ -426,6 +432,8 @@ def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
     if cursor.uidvalidity is not None and validity != cursor.uidvalidity:
         # UIDs of the old numbering mean nothing now: re-scan; dedupe stops repeats.
         summary.uidvalidity_changed = True
+        log.warning("UIDVALIDITY of %s changed from %s to %s: re-scanning the folder (nothing is stored twice)",
+                    source.name, cursor.uidvalidity, validity)
         cursor = Cursor(validity, 0)
     else:
         cursor = Cursor(validity, cursor.last_uid)
@@ -434,6 +442,7 @@ def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
         # Committed by a run that died before telling the server.
         source.mark_done(leftovers)
         summary.leftovers_marked = len(leftovers)
+        log.info("marked %d messages done that an earlier run had committed", len(leftovers))
     return cursor
 
 
@@ -476,6 +485,7 @@ class _Preparer:
 
     def _start_pool(self):
         import multiprocessing
+        log.info("backlog: parsing in %d worker processes", self.workers)
         ctx = multiprocessing.get_context("fork")  # workers inherit compiled settings for free
         self.pool = ctx.Pool(self.workers, initializer=_worker_init, initargs=(self.settings,))
 
@@ -501,7 +511,8 @@ class _Preparer:
     def _collect(self, batch, result) -> list[Prepared]:
         try:
             return result.get(timeout=WORKER_TIMEOUT + len(batch))
-        except Exception:  # noqa: BLE001 - a dead or stuck worker: finish this run in-process
+        except Exception as exc:  # noqa: BLE001 - a dead or stuck worker: finish this run in-process
+            log.warning("parser workers failed (%s); continuing in one process", type(exc).__name__)
             self.close()
             self.workers = 0
             return [prepare(r.data, self.settings) for r in batch]

@@ -7,6 +7,7 @@ COMMANDS; this module gathers them under one group and turns library errors
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -31,8 +32,23 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     Example, from cron every minute:
       abuse-intake --config /etc/abuse-intake/config.toml poll
     """
+    _setup_logging(verbose)
     ctx.obj = App(config_path=config_path, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _setup_logging(verbose: int) -> None:
+    """Quiet by default (cron); -v tells what each run did, -vv every message.
+
+    Only our own logger is turned up: third-party loggers (imapclient logs
+    protocol lines at debug level) stay at warnings, so nothing secret is shown.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("abuse-intake: %(levelname)s: %(message)s"))
+    log = logging.getLogger("abuse_intake")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 for _module in MODULES:
