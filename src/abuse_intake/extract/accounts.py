@@ -15,12 +15,21 @@ signature (a handle equal to their name or address local part, ignoring '.',
 
 Every regex is compiled once per configuration (compile_account_rules); they
 use bounded repetition only, so matching stays linear in the text length.
+
+Speed: Python's re tries a pattern at every position of the text unless it
+starts with a case-sensitive literal, and the label, own-handle and
+profile-link patterns start with case-insensitive words or an optional
+"https://". So each is only tried where it can match: where the text,
+lower-cased, holds a label's first word (or "my"), or a profile link's fixed
+host text (str.find, in C). Tried left to right from the end of the previous
+match, the positions give exactly the matches of finditer over the whole text.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from re import _constants as _sre_constants, _parser as _sre_parser  # to find a link pattern's host text
 
 from ..config import AccountSettings
 
@@ -62,6 +71,33 @@ def _other_site_before(text: str, pos: int) -> bool:
     return _OTHER_SITE.search(text, max(0, pos - 30), pos) is not None
 
 
+# Under re.IGNORECASE an ASCII character matches its other case and, for
+# 'i', 'k', 's', also 'ı', 'İ', 'K' (Kelvin), 'ſ'. lower() already maps 'K'
+# to 'k'; these two it keeps. 'İ' lower-cases to two characters.
+_FOLD = {0x131: "i", 0x17F: "s"}
+
+
+def fold(text: str) -> str | None:
+    """Lower-cased text, index for index, in which an ASCII string occurs
+    wherever re.IGNORECASE would match it in text; None when lower-casing
+    changes the length (then indexes would not line up)."""
+    low = text.lower()
+    if text.isascii():
+        return low
+    if len(low) != len(text):
+        return None
+    return low.translate(_FOLD)
+
+
+@dataclass(frozen=True)
+class UrlAnchor:
+    """Folded text every match of a profile-link pattern contains, and how
+    many characters (at least, at most) precede it in the match."""
+    text: str
+    lo: int
+    hi: int
+
+
 @dataclass(frozen=True)
 class AccountRules:
     label: re.Pattern  # groups: sep, h
@@ -71,6 +107,10 @@ class AccountRules:
     handle: re.Pattern  # fullmatch check after stripping
     not_handles: frozenset[str]
     platform_locals: frozenset[str]  # local parts of the platform's own addresses
+    # Folded first words of the labels: label and own matches start only where
+    # one (or "my") occurs. None: a first word is not ASCII, scan everywhere.
+    label_words: tuple[str, ...] | None = None
+    url_anchors: tuple[UrlAnchor | None, ...] = ()  # per urls entry; None: scan everywhere
 
 
 def _phrase(label: str) -> str:
@@ -101,6 +141,7 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
         re.IGNORECASE,
     )
     urls = tuple(re.compile(rf"(?<![\w.-])(?:{u})", re.IGNORECASE) for u in accounts.profile_urls)
+    words = {lab.split()[0].lower() for lab in labels}
     return AccountRules(
         label=label,
         at=at,
@@ -109,7 +150,101 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
         handle=re.compile(handle, re.IGNORECASE),
         not_handles=frozenset(w.lower().strip(_STRIP) for w in accounts.not_handles),
         platform_locals=frozenset(a.split("@", 1)[0].lower() for a in own_addresses if "@" in a),
+        # A word with another one as its prefix ("username", "user") adds no position.
+        label_words=tuple(sorted(w for w in words if not any(o != w and w.startswith(o) for o in words)))
+        if all(w.isascii() for w in words) else None,
+        url_anchors=tuple(url_anchor(u) for u in accounts.profile_urls),
     )
+
+
+_MAX_BEFORE = 100  # longest optional prefix ("https://www.") worth trying position by position
+
+
+def url_anchor(pattern: str) -> UrlAnchor | None:
+    """The longest run of plain ASCII characters at the top level of a
+    profile-link pattern and the width of what precedes it; None when there is
+    none or that width is unbounded (the pattern is then run over all the text)."""
+    try:
+        parsed = _sre_parser.parse(pattern, re.IGNORECASE)
+        items = list(parsed.data)
+        best = (0, 0)
+        i = 0
+        while i < len(items):
+            j = i
+            while j < len(items) and items[j][0] is _sre_constants.LITERAL and items[j][1] < 128:
+                j += 1
+            if j - i > best[1] - best[0]:
+                best = (i, j)
+            i = max(j, i + 1)
+        if best[1] == best[0]:
+            return None
+        lo, hi = _sre_parser.SubPattern(parsed.state, items[:best[0]]).getwidth()
+    except Exception:  # a private module: if it ever changes, scan the whole text
+        return None
+    if hi > _MAX_BEFORE:
+        return None
+    return UrlAnchor("".join(chr(c) for _, c in items[best[0]:best[1]]).lower(), lo, hi)
+
+
+def _glued(c: str) -> bool:
+    """Whether _BEFORE rejects c before a label ([\\w.@/?&=#+-]; \\w is isalnum or '_')."""
+    return c.isalnum() or c in "_.@/?&=#+-"
+
+
+def _occurrences(word: str, text: str, low: str, ok) -> list[int]:
+    """Indexes of word in low where ok(the character before in text) holds."""
+    found = []
+    q = low.find(word)
+    while q >= 0:
+        if q == 0 or ok(text[q - 1]):
+            found.append(q)
+        q = low.find(word, q + 1)
+    return found
+
+
+def _label_starts(rules: AccountRules, text: str, low: str | None) -> list[int] | None:
+    """Sorted indexes at which a label can start (its first word, after a
+    character _BEFORE accepts); None when every index must be tried."""
+    if rules.label_words is None or low is None:
+        return None
+    starts = []
+    for w in rules.label_words:  # none is a prefix of another: no index twice
+        starts.extend(_occurrences(w, text, low, lambda c: not _glued(c)))
+    starts.sort()
+    return starts
+
+
+def _own_starts(text: str, low: str, label_starts: list[int]) -> list[int]:
+    """Where rules.own can start: a label, or "my" after a non-word character (\\b)."""
+    my = _occurrences("my", text, low, lambda c: not (c.isalnum() or c == "_"))
+    return sorted(set(label_starts).union(my)) if my else label_starts
+
+
+def _matches_at(rx: re.Pattern, text: str, starts: list[int]) -> list[re.Match]:
+    """rx.finditer(text) for a pattern that can only match (non-empty) at the
+    sorted positions `starts`: the same positions are tried, in the same order."""
+    found = []
+    end = 0
+    for p in starts:
+        if p >= end:
+            m = rx.match(text, p)
+            if m is not None:
+                found.append(m)
+                end = m.end()
+    return found
+
+
+def own_handles(rules: AccountRules, text: str, low: str | None = None,
+                starts: list[int] | None = None) -> list[str]:
+    """Group h of every rules.own match in text ("my username is x"); low and
+    starts are fold(text) and its label starts when the caller has them."""
+    if low is None:
+        low = fold(text)
+    if starts is None:
+        starts = _label_starts(rules, text, low)
+    if starts is None:
+        return [m.group("h") for m in rules.own.finditer(text)]
+    return [m.group("h") for m in _matches_at(rules.own, text, _own_starts(text, low, starts))]
 
 
 def _looks_like_handle(tok: str) -> bool:
@@ -137,9 +272,15 @@ def _clean(rules: AccountRules, raw: str) -> str | None:
     return low
 
 
-def _scan_text(rules: AccountRules, text: str) -> list[tuple[int, str]]:
+def _scan_text(rules: AccountRules, text: str, low: str | None = None,
+               starts: list[int] | None = None) -> list[tuple[int, str]]:
+    if low is None:
+        low = fold(text)
+    if starts is None:
+        starts = _label_starts(rules, text, low)
+    labels = rules.label.finditer(text) if starts is None else _matches_at(rules.label, text, starts)
     found: list[tuple[int, str]] = []
-    for m in rules.label.finditer(text):
+    for m in labels:
         raw = m.group("h")
         strong = bool(m.group("sep").strip())  # ':' or '@' after the label
         if not strong and not _looks_like_handle(raw.rstrip(_STRIP)):
@@ -156,15 +297,38 @@ def _scan_text(rules: AccountRules, text: str) -> list[tuple[int, str]]:
         h = _clean(rules, raw)
         if h:
             found.append((m.start("h"), h))
-    found.extend(_scan_urls(rules, text))
+    found.extend(_scan_urls(rules, text, low))
     found.sort(key=lambda p: p[0])
     return found
 
 
-def _scan_urls(rules: AccountRules, text: str) -> list[tuple[int, str]]:
+def _url_matches(rx: re.Pattern, anchor: UrlAnchor | None, text: str, low: str | None):
+    """rx.finditer(text), trying rx only just before each occurrence of its anchor."""
+    if anchor is None or low is None:
+        return rx.finditer(text)
     found = []
-    for rx in rules.urls:
-        for m in rx.finditer(text):
+    p = 0  # every start before p was tried, or lies inside a match
+    q = low.find(anchor.text)
+    while q >= 0:
+        p = max(p, q - anchor.hi)
+        while p <= q - anchor.lo:
+            m = rx.match(text, p)
+            if m is None:
+                p += 1
+            else:
+                found.append(m)
+                p = m.end()
+        q = low.find(anchor.text, q + 1)
+    return found
+
+
+def _scan_urls(rules: AccountRules, text: str, low: str | None = None) -> list[tuple[int, str]]:
+    if low is None:
+        low = fold(text)
+    found = []
+    anchors = rules.url_anchors or (None,) * len(rules.urls)
+    for rx, anchor in zip(rules.urls, anchors):
+        for m in _url_matches(rx, anchor, text, low):
             end = m.end("handle")
             if end < len(text) and (text[end].isalnum() or text[end] == "_"):
                 continue  # handle longer than the pattern allows: not a valid ID
@@ -189,7 +353,9 @@ def find_accounts(
 ) -> list[str]:
     """Lower-cased handles in order of first mention (text, links, forwarded
     text, subject), without duplicates, the reporter's own ones removed."""
-    mentions: list[str] = [h for _, h in _scan_text(rules, text)] if text else []
+    low = fold(text) if text else None
+    starts = _label_starts(rules, text, low) if text else None
+    mentions: list[str] = [h for _, h in _scan_text(rules, text, low, starts)] if text else []
     for link in html_links:
         mentions.extend(h for _, h in _scan_urls(rules, link))
     if forwarded_text:
@@ -201,7 +367,9 @@ def find_accounts(
 
     # Only the sender's own words can say "my username": in a forwarded spam
     # "akun aku" is the spammer's, i.e. the reported account.
-    excluded = {m.group("h").rstrip(_STRIP).lower() for src in (text, subject) if src for m in rules.own.finditer(src)}
+    excluded = {h.rstrip(_STRIP).lower() for h in (own_handles(rules, text, low, starts) if text else ())}
+    if subject:
+        excluded.update(h.rstrip(_STRIP).lower() for h in own_handles(rules, subject))
     signatures = {s for s in (_squash(reporter_name or ""),
                               _squash((reporter_address or "").split("@", 1)[0])) if len(s) >= 4}
     out: dict[str, None] = {}
