@@ -186,20 +186,7 @@ def url_anchor(pattern: str) -> UrlAnchor | None:
     return UrlAnchor("".join(chr(c) for _, c in items[best[0]:best[1]]).lower(), lo, hi)
 
 
-def _glued(c: str) -> bool:
-    """Whether _BEFORE rejects c before a label ([\\w.@/?&=#+-]; \\w is isalnum or '_')."""
-    return c.isalnum() or c in "_.@/?&=#+-"
-
-
-def _occurrences(word: str, text: str, low: str, ok) -> list[int]:
-    """Indexes of word in low where ok(the character before in text) holds."""
-    found = []
-    q = low.find(word)
-    while q >= 0:
-        if q == 0 or ok(text[q - 1]):
-            found.append(q)
-        q = low.find(word, q + 1)
-    return found
+_GLUE = "_.@/?&=#+-"  # with isalnum() (which is exactly \\w): the characters _BEFORE rejects
 
 
 def _label_starts(rules: AccountRules, text: str, low: str | None) -> list[int] | None:
@@ -209,14 +196,23 @@ def _label_starts(rules: AccountRules, text: str, low: str | None) -> list[int] 
         return None
     starts = []
     for w in rules.label_words:  # none is a prefix of another: no index twice
-        starts.extend(_occurrences(w, text, low, lambda c: not _glued(c)))
+        q = low.find(w)
+        while q >= 0:
+            if q == 0 or not (text[q - 1].isalnum() or text[q - 1] in _GLUE):
+                starts.append(q)
+            q = low.find(w, q + 1)
     starts.sort()
     return starts
 
 
 def _own_starts(text: str, low: str, label_starts: list[int]) -> list[int]:
     """Where rules.own can start: a label, or "my" after a non-word character (\\b)."""
-    my = _occurrences("my", text, low, lambda c: not (c.isalnum() or c == "_"))
+    my = []
+    q = low.find("my")
+    while q >= 0:
+        if q == 0 or not (text[q - 1].isalnum() or text[q - 1] == "_"):
+            my.append(q)
+        q = low.find("my", q + 1)
     return sorted(set(label_starts).union(my)) if my else label_starts
 
 
@@ -250,7 +246,7 @@ def own_handles(rules: AccountRules, text: str, low: str | None = None,
 def _looks_like_handle(tok: str) -> bool:
     """Whether a word after a bare label (no ':' or '@') is a handle rather
     than prose: ordinary words have no digits, dots, underscores or inner capitals."""
-    return any(c.isdigit() or c in "._" for c in tok) or _CAMEL.search(tok) is not None
+    return "." in tok or "_" in tok or any(map(str.isdigit, tok)) or _CAMEL.search(tok) is not None
 
 
 def _is_domain(tok: str) -> bool:
