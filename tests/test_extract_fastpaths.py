@@ -109,3 +109,68 @@ def test_fold_keeps_indexes_and_ignorecase_equivalents():
         for word in ("id", "user", "akun"):
             if re.search(re.escape(word), text, re.IGNORECASE):
                 assert word in low
+
+
+# --- category and language: the same answers as the plain loops -------------
+
+from abuse_intake.config import SEVERITY_RANK  # noqa: E402
+from abuse_intake.extract import category, language  # noqa: E402
+
+CATEGORIES = compile_rules(SETTINGS).categories
+TOKEN = re.compile(r"[\w+]+(?:\.[\w+]+)*")
+category_words = [w for c in SETTINGS.categories.values() for w in c.words]
+prose = st.lists(st.one_of(st.sampled_from(category_words + ["di", "akun", "foto", "teman", "saya", "the",
+                                                             "my", ".", "..", "+", "_", " ", "\n", "/",
+                                                             "A.B", "x.", ".y", "İ", "\u212a", "é"]),
+                           st.text(max_size=4)), max_size=40).map(" ".join)
+
+
+def _plain_classify(rules, token_lists):
+    """The loop classify_tokens had before its speed-ups."""
+    hits: dict[int, set[str]] = {}
+    matched: dict[str, None] = {}
+    for toks in token_lists:
+        n, covered = len(toks), 0
+        for i in [i for i, t in enumerate(toks) if t in rules.first_tokens]:
+            if i < covered:
+                continue
+            for length in rules.first_tokens[toks[i]]:
+                if i + length > n:
+                    continue
+                found = rules.phrases.get(toks[i] if length == 1 else " ".join(toks[i:i + length]))
+                if found:
+                    for idx, word in found:
+                        hits.setdefault(idx, set()).add(word)
+                        matched.setdefault(word, None)
+                    covered = i + length
+                    break
+    if not hits:
+        return None, None, []
+    best = max(hits, key=lambda i: (SEVERITY_RANK[rules.severities[i]], len(hits[i]), -i))
+    return rules.names[best], rules.severities[best], list(matched)
+
+
+def _plain_language(token_lists):
+    id_count = sum(t in language._ID for toks in token_lists for t in toks)
+    en_count = sum(t in language._EN for toks in token_lists for t in toks)
+    return None if id_count == en_count else ("id" if id_count > en_count else "en")
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(text=st.one_of(prose, st.text(max_size=60)))
+def test_tokenize_classify_language_equal_plain(text):
+    toks = category.tokenize(text)
+    assert toks == TOKEN.findall(text.lower())
+    assert category.classify_tokens(CATEGORIES, [toks]) == _plain_classify(CATEGORIES, [toks])
+    assert language.detect_language_tokens([toks]) == _plain_language([toks])
+
+
+@pytest.mark.parametrize("text", [
+    "akun palsu, di bawah umur, teman malam; foto bugil dan foto. bugil",
+    "sexual harassment harassment asked me for nudes asked for nude",
+    "a..b .c d. e.f.g 18+ x_y. +.+ ..",
+])
+def test_tricky_category_texts_agree(text):
+    toks = category.tokenize(text)
+    assert toks == TOKEN.findall(text.lower())
+    assert category.classify_tokens(CATEGORIES, [toks]) == _plain_classify(CATEGORIES, [toks])
