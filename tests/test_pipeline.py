@@ -206,23 +206,73 @@ def test_schema_is_migrated_to_the_latest_version(env):
 
 
 def test_preparer_uses_workers_only_for_full_batches(tmp_path):
+    from abuse_intake.workers import Preparer
+
     settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
                                                            "workers = 0": "workers = 2"}))
     raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO"), Source("t")) for i in range(45)]
     batches = [raws[0:20], raws[20:40], raws[40:45]]
-    small = pipeline._Preparer(settings)
+    small = Preparer(settings, pipeline.prepare)
     try:
         out = list(small.ahead(iter([raws[40:45]])))
-        assert small.pool is None and len(out[0][1]) == 5
+        assert small.procs == [] and len(out[0][1]) == 5
     finally:
         small.close()
-    big = pipeline._Preparer(settings)
+    big = Preparer(settings, pipeline.prepare)
     try:
-        out = list(big.ahead(iter(batches)))
-        assert big.pool is not None
+        seen_workers = []
+        out = []
+        for pair in big.ahead(iter(batches)):
+            seen_workers.append(len(big.procs))
+            out.append(pair)
+        assert max(seen_workers) == 2
         assert [len(p) for _, p in out] == [20, 20, 5]
         assert [b for b, _ in out] == batches  # arrival order kept
         serial = [pipeline.prepare(r.data, settings) for r in raws]
         assert [p.extraction.account_ids for _, ps in out for p in ps] == [p.extraction.account_ids for p in serial]
     finally:
         big.close()
+
+
+def test_a_dead_worker_costs_time_never_a_message(tmp_path):
+    import os
+    import signal
+    from abuse_intake.workers import Preparer
+    settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
+                                                           "workers = 0": "workers = 2"}))
+    raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO"), Source("t")) for i in range(60)]
+    prep = Preparer(settings, pipeline.prepare)
+    out = []
+    try:
+        for i, (batch, preps) in enumerate(prep.ahead(iter([raws[0:20], raws[20:40], raws[40:60]]))):
+            if i == 0:
+                os.kill(prep.procs[0].pid, signal.SIGKILL)  # batch 2 is already with the workers
+            out.append((batch, preps))
+    finally:
+        prep.close()
+    assert [r for b, _ in out for r in b] == raws
+    assert [p.extraction.account_ids for _, ps in out for p in ps] == [[f"pelaku_{i:03d}"] for i in range(60)]
+
+
+def test_large_messages_do_not_deadlock_the_worker_pipes(tmp_path):
+    """Results bigger than a pipe buffer while the next batch is handed out (a deadlock once)."""
+    import threading
+    from abuse_intake.workers import Preparer
+
+    settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
+                                                           "workers = 0": "workers = 2"}))
+    filler = "kata " * 40_000  # ~200 KB of text per message, well past a 64 KB pipe buffer
+    raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO\n{filler}"), Source("t")) for i in range(60)]
+    prep = Preparer(settings, pipeline.prepare)
+    out = []
+    runner = threading.Thread(target=lambda: out.extend(prep.ahead(iter([raws[0:20], raws[20:40], raws[40:60]]))),
+                              daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    hung = runner.is_alive()
+    for proc in prep.procs:
+        proc.kill()
+    assert not hung, "the preparer hung"
+    prep.close()
+    assert [len(p) for _, p in out] == [20, 20, 20]
+    assert out[2][1][19].extraction.account_ids == ["pelaku_059"]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,6 +30,7 @@ from .store import cases as case_store
 from .store import messages as msg_store
 from .store.blobs import BlobStore, sha256
 from .store.db import _translate, iso, savepoint, transaction, utcnow
+from .workers import Preparer
 
 log = logging.getLogger(__name__)
 
@@ -392,7 +391,7 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
     processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
                           notifier or default_notifier())
     summary = PollSummary()
-    preparer = _Preparer(settings)
+    preparer = Preparer(settings, prepare)
     try:
         with source:
             cursor = _start(db, source, summary)
@@ -444,84 +443,6 @@ def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
         summary.leftovers_marked = len(leftovers)
         log.info("marked %d messages done that an earlier run had committed", len(leftovers))
     return cursor
-
-
-# -- parsing on the other cores during a backlog --------------------------------
-
-_WORKER_SETTINGS: Settings | None = None
-WORKER_TIMEOUT = 120  # seconds a batch may take in the workers before we give up on them
-
-
-def _worker_init(settings: Settings) -> None:
-    global _WORKER_SETTINGS
-    _WORKER_SETTINGS = settings
-    try:
-        # Die with the parent: a SIGKILLed poll must not leave parsers behind.
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:
-        os._exit(0)
-
-
-def _worker_prepare(data: bytes) -> Prepared:
-    return prepare(data, _WORKER_SETTINGS)
-
-
-class _Preparer:
-    """Yields (batch, prepared) pairs; parses the next batch while the caller stores this one.
-
-    Small runs (a cron poll finding a few messages) stay in this process:
-    starting workers costs more than it saves. The first full batch starts
-    them, with `processing.workers` processes (0: one per core).
-    """
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.pool = None
-        workers = settings.workers or (os.cpu_count() or 1)
-        self.workers = workers if workers > 1 else 0
-
-    def _start_pool(self):
-        import multiprocessing
-        log.info("backlog: parsing in %d worker processes", self.workers)
-        ctx = multiprocessing.get_context("fork")  # workers inherit compiled settings for free
-        self.pool = ctx.Pool(self.workers, initializer=_worker_init, initargs=(self.settings,))
-
-    def ahead(self, batches):
-        pending = None  # (batch, AsyncResult) submitted one step earlier
-        for batch in batches:
-            if self.pool is None and self.workers and len(batch) >= max(self.settings.mailbox.batch_size, 20):
-                self._start_pool()
-            if self.pool is None:
-                if pending is not None:
-                    yield pending[0], pending[1].get()
-                    pending = None
-                yield batch, [prepare(r.data, self.settings) for r in batch]
-                continue
-            chunk = max(1, len(batch) // (self.workers * 4))
-            submitted = (batch, self.pool.map_async(_worker_prepare, [r.data for r in batch], chunksize=chunk))
-            if pending is not None:
-                yield pending[0], self._collect(*pending)
-            pending = submitted
-        if pending is not None:
-            yield pending[0], self._collect(*pending)
-
-    def _collect(self, batch, result) -> list[Prepared]:
-        try:
-            return result.get(timeout=WORKER_TIMEOUT + len(batch))
-        except Exception as exc:  # noqa: BLE001 - a dead or stuck worker: finish this run in-process
-            log.warning("parser workers failed (%s); continuing in one process", type(exc).__name__)
-            self.close()
-            self.workers = 0
-            return [prepare(r.data, self.settings) for r in batch]
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
 
 
 def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier | None = None,

@@ -1,0 +1,153 @@
+"""Parsing on the other cores during a backlog.
+
+Parsing and extraction are pure CPU work on one message at a time; storing
+must stay in one process, in arrival order. So during a backlog each batch is
+split between worker processes while this process stores the batch before
+it. The workers talk over plain pipes that this process reads only when it
+needs a result: no helper threads here to fight the storing thread for the
+GIL (a multiprocessing.Pool's result thread did, and doubled the cost of
+every SQLite call).
+
+A cron run that finds a few messages never starts workers. A worker that
+dies or hangs is dropped and the run finishes in-process, so a broken worker
+can cost time but never a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Callable, Iterable, Iterator
+
+from .config import Settings
+from .models import RawMessage
+
+log = logging.getLogger(__name__)
+
+WORKER_TIMEOUT = 120  # seconds one chunk may take before the workers are given up
+MIN_PARALLEL_BATCH = 20  # smaller batches are not worth the hand-over
+
+
+def _die_with_parent() -> None:
+    """A SIGKILLed poll must not leave parsers behind (Linux PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _serve(conn, settings: Settings, prepare: Callable) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if os.getppid() == 1:
+        os._exit(0)
+    try:
+        while True:
+            chunk = conn.recv()
+            if chunk is None:
+                break
+            conn.send([prepare(data, settings) for data in chunk])
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass
+    finally:
+        os._exit(0)  # skip the parent's atexit handlers inherited through fork
+
+
+class Preparer:
+    """Yields (batch, prepared) pairs, preparing the next batch while the caller stores this one."""
+
+    def __init__(self, settings: Settings, prepare: Callable):
+        self.settings = settings
+        self.prepare = prepare
+        workers = settings.workers or (os.cpu_count() or 1)
+        self.wanted = workers if workers > 1 else 0
+        self.procs: list = []
+        self.conns: list = []
+
+    def _start(self) -> None:
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")  # workers inherit the compiled settings for free
+        for _ in range(self.wanted):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, self.settings, self.prepare), daemon=True)
+            proc.start()
+            child.close()
+            self.procs.append(proc)
+            self.conns.append(parent)
+        log.info("backlog: parsing in %d worker processes", self.wanted)
+
+    def ahead(self, batches: Iterable[list[RawMessage]]) -> Iterator[tuple[list[RawMessage], list]]:
+        pending = None  # a batch handed to the workers one step earlier
+        for batch in batches:
+            if not self.conns and self.wanted and len(batch) >= max(self.settings.mailbox.batch_size,
+                                                                     MIN_PARALLEL_BATCH):
+                self._start()
+            if not self.conns:
+                if pending is not None:
+                    yield pending, self._collect(pending)
+                    pending = None
+                yield batch, [self.prepare(r.data, self.settings) for r in batch]
+                continue
+            # Collect the previous batch before handing out this one: a worker blocked
+            # sending results while we block sending it work would deadlock the pipes.
+            done = self._collect(pending) if pending is not None else None
+            handed = self._hand_out(batch)
+            if pending is not None:
+                yield pending, done  # stored while the workers parse `batch`
+            pending = batch if handed else None
+            if not handed:
+                yield batch, [self.prepare(r.data, self.settings) for r in batch]
+        if pending is not None:
+            yield pending, self._collect(pending)
+
+    def _chunks(self, batch: list) -> list[list]:
+        n = len(self.conns)
+        size = -(-len(batch) // n)
+        return [batch[i * size:(i + 1) * size] for i in range(n)]
+
+    def _hand_out(self, batch: list[RawMessage]) -> bool:
+        try:
+            for conn, chunk in zip(self.conns, self._chunks(batch)):
+                conn.send([r.data for r in chunk])
+            return True
+        except (OSError, ValueError) as exc:
+            self._give_up(exc)
+            return False
+
+    def _collect(self, batch: list[RawMessage]) -> list:
+        if not self.conns:
+            return [self.prepare(r.data, self.settings) for r in batch]
+        out: list = []
+        try:
+            for conn, chunk in zip(self.conns, self._chunks(batch)):
+                if not conn.poll(WORKER_TIMEOUT + len(chunk)):
+                    raise TimeoutError("a parser worker did not answer")
+                part = conn.recv()
+                if len(part) != len(chunk):
+                    raise ValueError("a parser worker answered for the wrong messages")
+                out.extend(part)
+            return out
+        except (EOFError, OSError, TimeoutError, ValueError) as exc:
+            self._give_up(exc)
+            return [self.prepare(r.data, self.settings) for r in batch]
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.warning("parser workers failed (%s: %s); continuing in one process", type(exc).__name__, exc)
+        self.close()
+        self.wanted = 0
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+            conn.close()
+        for proc in self.procs:
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        self.procs, self.conns = [], []
