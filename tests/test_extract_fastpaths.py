@@ -22,7 +22,7 @@ from abuse_intake.extract import accounts, compile_rules
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = config.load(REPO / "config.example.toml")
 FAST = compile_rules(SETTINGS).accounts
-PLAIN = dataclasses.replace(FAST, label_words=None, url_anchors=())
+PLAIN = dataclasses.replace(FAST, label_words=None, label_at=None, own_at=None, url_anchors=())
 
 pieces = st.sampled_from([
     "akun", "AKUN", "aKun", "ID", "id", "ıd", "İD", "user", "uſer", "uSer name", "username", "profil",
@@ -65,6 +65,7 @@ def test_tricky_texts_agree(text):
 
 def test_example_config_uses_the_fast_scans():
     assert FAST.label_words == ("account", "akun", "id", "nama", "obrolan", "pengguna", "profil", "user")
+    assert FAST.label_at is not None and FAST.own_at is not None
     assert FAST.url_anchors == (accounts.UrlAnchor("obrolan.example/", 0, len("https://www.")),)
 
 
@@ -90,6 +91,19 @@ def test_configured_links_found_with_and_without_anchor(pattern):
     plain = dataclasses.replace(rules, url_anchors=())
     assert accounts._scan_urls(rules, text) == accounts._scan_urls(plain, text)
     assert accounts._scan_urls(rules, text)  # the pattern does find something here
+
+
+@pytest.mark.parametrize("labels", [("ID", "id x", "Id y z"), ("a", "ab", "b"), ("user", "x-id", "9lives"),
+                                    ("IDxyz abc", "id abcd", "ID")])  # "id abcd" must be tried before "ID"
+def test_grouped_labels_match_like_the_flat_alternation(labels):
+    s = dataclasses.replace(SETTINGS, accounts=dataclasses.replace(SETTINGS.accounts, labels=labels))
+    fast = compile_rules(s).accounts
+    plain = dataclasses.replace(fast, label_words=None, label_at=None, own_at=None)
+    for text in ["ID: foo_bar, id x baz_qux1, iD  y\nz: qux_quux a: abc1 ab: abcd b x_yz",
+                 "my id x is foo_bar; Id y z saya baz_qux; user: ab_cd x-id: ef_gh 9lives: ij_kl",
+                 "id abcd: foo_bar, my id abcd is baz_qux"]:
+        assert accounts._scan_text(fast, text) == accounts._scan_text(plain, text)
+        assert accounts.own_handles(fast, text) == [m.group("h") for m in plain.own.finditer(text)]
 
 
 def test_non_ascii_label_scans_everywhere():

@@ -110,12 +110,28 @@ class AccountRules:
     # Folded first words of the labels: label and own matches start only where
     # one (or "my") occurs. None: a first word is not ASCII, scan everywhere.
     label_words: tuple[str, ...] | None = None
+    # label and own with the labels grouped by first letter (_grouped), used
+    # with label_words: the same matches, 2x faster at a label
+    label_at: re.Pattern | None = None
+    own_at: re.Pattern | None = None
     url_anchors: tuple[UrlAnchor | None, ...] = ()  # per urls entry; None: scan everywhere
 
 
 def _phrase(label: str) -> str:
     # Spaces in a configured label match any run of whitespace (line breaks too).
     return r"\s{1,4}".join(re.escape(part) for part in label.split())
+
+
+def _grouped(labels: list[str]) -> str:
+    """The label alternation with labels grouped by (ASCII) first character:
+    at any index only one group's character can match, and within it the
+    labels keep their order, so it matches exactly as the flat one does, but
+    re compares one character per group instead of one per label."""
+    groups: dict[str, list[str]] = {}
+    for lab in labels:
+        groups.setdefault(lab[0].lower(), []).append(lab)
+    return "|".join(re.escape(c) + "(?:" + "|".join(_phrase(lab)[len(re.escape(lab[0])):] for lab in labs) + ")"
+                    for c, labs in groups.items()) or r"(?!)"
 
 
 def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, ...] = ()) -> AccountRules:
@@ -126,33 +142,41 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
     # most positions quickly (3x faster than starting with the look-behind).
     first = re.escape("".join(sorted({c for lab in labels for c in (lab[0].lower(), lab[0].upper())})))
     skip = rf"(?=[{first}])" if first else ""  # no labels: label_alt never matches
-    label = re.compile(
-        rf"{skip}{_BEFORE}(?:{label_alt})"
-        rf"(?P<sep>\s{{0,4}}[:：]\s{{0,4}}@?|\s{{0,4}}@|\s{{1,4}}){_OPEN_QUOTE}"
-        rf"(?=(?P<h>{handle}){_AFTER})",
-        re.IGNORECASE,
-    )
+
+    def label_pattern(alt: str) -> re.Pattern:
+        return re.compile(
+            rf"{skip}{_BEFORE}(?:{alt})"
+            rf"(?P<sep>\s{{0,4}}[:：]\s{{0,4}}@?|\s{{0,4}}@|\s{{1,4}}){_OPEN_QUOTE}"
+            rf"(?=(?P<h>{handle}){_AFTER})",
+            re.IGNORECASE,
+        )
+
+    def own_pattern(alt: str) -> re.Pattern:
+        return re.compile(
+            rf"(?=[mM{first}])"
+            rf"(?:\b{_OWN_BEFORE}\s{{1,4}}(?:{alt})|{_BEFORE}(?:{alt}){_OWN_AFTER})"
+            rf"{_CONNECTOR}\s{{0,4}}@?{_OPEN_QUOTE}(?P<h>{handle}){_AFTER}",
+            re.IGNORECASE,
+        )
+
     # '@' first, then the look-behind on the character before it: fast scan.
     at = re.compile(rf"@(?<!{_BEFORE_CLASS}@)(?P<h>{handle}){_AFTER}", re.IGNORECASE)
-    own = re.compile(
-        rf"(?=[mM{first}])"
-        rf"(?:\b{_OWN_BEFORE}\s{{1,4}}(?:{label_alt})|{_BEFORE}(?:{label_alt}){_OWN_AFTER})"
-        rf"{_CONNECTOR}\s{{0,4}}@?{_OPEN_QUOTE}(?P<h>{handle}){_AFTER}",
-        re.IGNORECASE,
-    )
     urls = tuple(re.compile(rf"(?<![\w.-])(?:{u})", re.IGNORECASE) for u in accounts.profile_urls)
     words = {lab.split()[0].lower() for lab in labels}
+    fast = all(w.isascii() for w in words)
     return AccountRules(
-        label=label,
+        label=label_pattern(label_alt),
         at=at,
         urls=urls,
-        own=own,
+        own=own_pattern(label_alt),
         handle=re.compile(handle, re.IGNORECASE),
         not_handles=frozenset(w.lower().strip(_STRIP) for w in accounts.not_handles),
         platform_locals=frozenset(a.split("@", 1)[0].lower() for a in own_addresses if "@" in a),
         # A word with another one as its prefix ("username", "user") adds no position.
         label_words=tuple(sorted(w for w in words if not any(o != w and w.startswith(o) for o in words)))
-        if all(w.isascii() for w in words) else None,
+        if fast else None,
+        label_at=label_pattern(_grouped(labels)) if fast else None,
+        own_at=own_pattern(_grouped(labels)) if fast else None,
         url_anchors=tuple(url_anchor(u) for u in accounts.profile_urls),
     )
 
@@ -240,7 +264,7 @@ def own_handles(rules: AccountRules, text: str, low: str | None = None,
         starts = _label_starts(rules, text, low)
     if starts is None:
         return [m.group("h") for m in rules.own.finditer(text)]
-    return [m.group("h") for m in _matches_at(rules.own, text, _own_starts(text, low, starts))]
+    return [m.group("h") for m in _matches_at(rules.own_at or rules.own, text, _own_starts(text, low, starts))]
 
 
 def _looks_like_handle(tok: str) -> bool:
@@ -274,7 +298,7 @@ def _scan_text(rules: AccountRules, text: str, low: str | None = None,
         low = fold(text)
     if starts is None:
         starts = _label_starts(rules, text, low)
-    labels = rules.label.finditer(text) if starts is None else _matches_at(rules.label, text, starts)
+    labels = rules.label.finditer(text) if starts is None else _matches_at(rules.label_at or rules.label, text, starts)
     found: list[tuple[int, str]] = []
     for m in labels:
         raw = m.group("h")
