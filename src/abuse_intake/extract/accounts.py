@@ -210,7 +210,7 @@ def url_anchor(pattern: str) -> UrlAnchor | None:
     return UrlAnchor("".join(chr(c) for _, c in items[best[0]:best[1]]).lower(), lo, hi)
 
 
-_GLUE = "_.@/?&=#+-"  # with isalnum() (which is exactly \\w): the characters _BEFORE rejects
+_GLUE = "_.@/?&=#+-"  # with isalnum() (exactly \w): the characters _BEFORE rejects before a label
 
 
 def _label_starts(rules: AccountRules, text: str, low: str | None) -> list[int] | None:
