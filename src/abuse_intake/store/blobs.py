@@ -29,7 +29,9 @@ class BlobStore:
         self.root = Path(root)
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
-        self._made: set[Path] = set()
+        self._made: set[str] = set()
+        self._raw_root = str(self.root / "raw")
+        self._att_root = str(self.root / "attachments")
 
     def ensure(self) -> None:
         """Create the data directory owner-only, or raise a clear error."""
@@ -51,12 +53,13 @@ class BlobStore:
 
     def put_raw(self, data: bytes, digest: str | None = None) -> str:
         digest = digest or sha256(data)
-        self._submit(self.raw_path(digest), data)
+        # Plain strings on the hot path: pathlib costs more than the write here.
+        self._submit(os.path.join(self._raw_root, digest[:2]), f"{digest}.eml", data)
         return digest
 
     def put_attachment(self, data: bytes, digest: str | None = None) -> str:
         digest = digest or sha256(data)
-        self._submit(self.attachment_path(digest), data)
+        self._submit(os.path.join(self._att_root, digest[:2]), digest, data)
         return digest
 
     def get_raw(self, digest: str) -> bytes:
@@ -81,19 +84,20 @@ class BlobStore:
                 self._executor.shutdown(wait=True)
                 self._executor = None
 
-    def _submit(self, path: Path, data: bytes) -> None:
+    def _submit(self, folder: str, name: str, data: bytes) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abuse-intake-blobs")
-        self._pending.append(self._executor.submit(self._write, path, data))
+        self._pending.append(self._executor.submit(self._write, folder, name, data))
 
-    def _write(self, path: Path, data: bytes) -> None:
-        if path.exists():
+    def _write(self, folder: str, name: str, data: bytes) -> None:
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
             return  # same hash, same content
         try:
-            if path.parent not in self._made:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self._made.add(path.parent)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            if folder not in self._made:
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                self._made.add(folder)
+            tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             try:
                 view = memoryview(data)
