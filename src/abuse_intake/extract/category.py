@@ -25,7 +25,6 @@ _TOKEN = re.compile(r"[\w+]+(?:\.[\w+]+)*")
 # str.split() cuts the rest.
 _SPACES = str.maketrans({chr(c): " " for c in range(128)
                          if not (chr(c).isalnum() or chr(c) in "_+.") or chr(c).isupper()})
-_LONE_DOT = re.compile(r"\.(?:(?![a-z0-9_+])|(?<![a-z0-9_+]\.))")
 
 
 def tokenize(text: str) -> list[str]:
@@ -34,7 +33,11 @@ def tokenize(text: str) -> list[str]:
         return _TOKEN.findall(low)
     low = low.translate(_SPACES)
     if "." in low:
-        low = _LONE_DOT.sub(" ", low)
+        # Dots next to a dot, a space or an end: pairs of dots first (an odd
+        # run leaves one dot next to a space), then dots after and before a
+        # space; no step makes a new dot lone, and a dot between token
+        # characters is never touched.
+        low = f" {low} ".replace("..", "  ").replace(" .", "  ").replace(". ", "  ")
     return low.split()
 
 
