@@ -23,8 +23,7 @@ _TOKEN = re.compile(r"[\w+]+(?:\.[\w+]+)*")
 # and per Unicode \w test): every character that cannot be in a token becomes
 # a space, so does every dot without token characters on both sides, and
 # str.split() cuts the rest.
-_SPACES = str.maketrans({chr(c): " " for c in range(128)
-                         if not (chr(c).isalnum() or chr(c) in "_+.") or chr(c).isupper()})
+_SPACES = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwxyz0123456789_+."})
 
 
 def tokenize(text: str) -> list[str]:
