@@ -108,6 +108,8 @@ class Preparer:
         return [batch[i * size:(i + 1) * size] for i in range(n)]
 
     def _hand_out(self, batch: list[RawMessage]) -> bool:
+        if not self.conns:  # given up while collecting the previous batch
+            return False
         try:
             for conn, chunk in zip(self.conns, self._chunks(batch)):
                 conn.send([r.data for r in chunk])
