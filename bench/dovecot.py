@@ -8,9 +8,7 @@ user's Maildir before the first login, which Dovecot indexes on SELECT.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -19,56 +17,13 @@ import subprocess
 import time
 from pathlib import Path
 
+# One Dovecot configuration for tests and benchmark (the tests' module imports
+# pytest, which `make bench` installs too).
+from tests.support.dovecot import _CONF, _run_as, free_port
+
 USER = "support@obrolan.example"
 PASSWORD_ENV = "ABUSE_INTAKE_BENCH_IMAP_PW"
 
-_CONF = """\
-protocols = imap
-listen = 127.0.0.1
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-default_internal_user = {user}
-default_internal_group = {group}
-default_login_user = {user}
-first_valid_uid = 1
-mail_location = maildir:~/Maildir
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-  mailbox Processed {{
-    auto = create
-  }}
-}}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/passwd
-}}
-service imap-login {{
-  chroot =
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-"""
 
 
 class BenchError(RuntimeError):
@@ -83,32 +38,13 @@ def _binary(name: str) -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run_as() -> tuple[str, str, int, int]:
-    """Dovecot refuses to run workers as root: nobody/nogroup then."""
-    if os.getuid() == 0:
-        pw = pwd.getpwnam("nobody")
-        try:
-            gr = grp.getgrnam("nogroup")
-        except KeyError:
-            gr = grp.getgrgid(pw.pw_gid)
-    else:
-        pw, gr = pwd.getpwuid(os.getuid()), grp.getgrgid(os.getgid())
-    return pw.pw_name, gr.gr_name, pw.pw_uid, gr.gr_gid
-
-
 class Dovecot:
     host = "127.0.0.1"
     user = USER
 
     def __init__(self, root: Path):
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.password = "pw-" + secrets.token_hex(8)
         self.home = root / "home" / USER
         self.conf = root / "dovecot.conf"
@@ -121,7 +57,8 @@ class Dovecot:
         self.home.mkdir(mode=0o700, exist_ok=True)
         os.chown(self.home, self.uid, self.gid)
         (root / "passwd").write_text(f"{USER}:{{PLAIN}}{self.password}:{self.uid}:{self.gid}::{self.home}\n")
-        self.conf.write_text(_CONF.format(root=root, user=user, group=group, port=self.port))
+        self.conf.write_text(_CONF.format(root=root, user=user, group=group, port=self.port,
+                                          ssl="ssl = no", tls_port=0))
 
     @property
     def url(self) -> str:
