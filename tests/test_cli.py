@@ -146,11 +146,29 @@ def test_store_is_owner_only(setup, tmp_path):
     assert oct(os.stat(s.data_dir).st_mode & 0o777) == "0o700"
 
 
+def _with_attachment(data: bytes, i: int) -> bytes:
+    """The same report as multipart/mixed with a small PNG-ish attachment."""
+    import base64
+    head, body = data.split(b"\r\n\r\n", 1)
+    head = head.replace(b'Content-Type: text/plain; charset="utf-8"',
+                        b'Content-Type: multipart/mixed; boundary="bb"')
+    blob = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes([i % 256]) * (100 + i))
+    return (head + b"\r\n\r\n--bb\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body +
+            b"\r\n--bb\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"shot%d.png\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" % i + blob + b"\r\n--bb--\r\n")
+
+
 def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
-    """Full batches go to worker processes; the stored outcome must not depend on it."""
+    """Full batches go to worker processes (which also write the files); the stored outcome
+    must not depend on it."""
+    import sqlite3
+    from abuse_intake import config
+    from abuse_intake.store.blobs import BlobStore
+
     mails = []
     for i in range(45):
-        mails.append(email(sender=f"r{i % 7}@gmail.com", body=f"akun @pelaku_{i % 11:03d} open BO tarif {i}00rb"))
+        mail = email(sender=f"r{i % 7}@gmail.com", body=f"akun @pelaku_{i % 11:03d} open BO tarif {i}00rb")
+        mails.append(_with_attachment(mail, i) if i % 3 == 0 else mail)
         if i % 9 == 0:
             mails.append(mails[-1])  # a byte-identical re-delivery
     mails.append(email(sender="away@gmail.com", subject="Out of office", body="away",
@@ -160,15 +178,23 @@ def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
         root = tmp_path / f"w{workers}"
         root.mkdir()
         make_maildir(root / "mailbox", mails)
-        conf = write_config(root, extra=f"",
-                            replace={"batch_size = 50": "batch_size = 20", "workers = 0": f"workers = {workers}"})
+        conf = write_config(root, replace={"batch_size = 50": "batch_size = 20", "workers = 0": f"workers = {workers}"})
         counts = cli_json(conf, "poll", "--no-send")
         messages = [(m["kind"], m["reporter"], tuple(m["case_refs"])) for m in cli_json(conf, "messages", "list")]
         cases = [(c["ref"], c["account_id"], c["reporters"], c["reports"]) for c in cli_json(conf, "cases", "list")]
-        results[workers] = (counts, messages, cases)
+        settings = config.load(conf)
+        db = sqlite3.connect(settings.database_path)
+        attachments = db.execute("SELECT m.raw_sha256, a.sha256, a.filename, a.size FROM attachments a "
+                                 "JOIN messages m ON m.id = a.message_id ORDER BY a.id").fetchall()
+        blobs = BlobStore(settings.data_dir)
+        for raw_digest, digest, _, size in attachments:
+            assert blobs.raw_path(raw_digest).is_file()
+            assert blobs.attachment_path(digest).stat().st_size == size
+        results[workers] = (counts, messages, cases, attachments)
     assert results[1] == results[2]
     counts = results[2][0]
     assert counts["fetched"] == len(mails) and counts["robots"] == 1 and counts["duplicates"] == 5
+    assert len(results[2][3]) == 15
 
 
 def test_quiet_by_default_and_verbose_on_request(setup):

@@ -276,3 +276,34 @@ def test_large_messages_do_not_deadlock_the_worker_pipes(tmp_path):
     prep.close()
     assert [len(p) for _, p in out] == [20, 20, 20]
     assert out[2][1][19].extraction.account_ids == ["pelaku_059"]
+
+
+def test_a_worker_that_cannot_write_files_stops_the_batch_not_the_message(env, tmp_path):
+    """Workers write the files; a broken data directory there is a store error (abort the
+    batch, nothing marked done), never a quarantined message."""
+    from abuse_intake.errors import StoreError
+    from abuse_intake.store.blobs import BlobStore
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the data directory should be")
+    data = email(body="akun @dewi_manja88 open BO")
+    prep = pipeline.prepare(data, env.settings, BlobStore(blocked / "data", background=False))
+    assert prep.store_error and not prep.files_written and prep.error is None
+    blobs = BlobStore(env.settings.data_dir)
+    processor = pipeline.Processor(env.db, env.settings, blobs, pipeline.default_renderer(env.settings),
+                                   pipeline.default_notifier())
+    with pytest.raises(StoreError):
+        processor.store(RawMessage(data, Source("t")), prep)
+    blobs.close()
+    assert env.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_files_written_by_a_worker_are_not_written_again_and_payloads_stay_home(env, tmp_path):
+    from abuse_intake.store.blobs import BlobStore
+    from test_cli import _with_attachment
+    data = _with_attachment(email(body="akun @dewi_manja88 open BO"), 7)
+    worker_blobs = BlobStore(env.settings.data_dir, background=False)
+    prep = pipeline.prepare(data, env.settings, worker_blobs)
+    assert prep.files_written and prep.parsed.attachments[0].payload == b""
+    assert prep.parsed.attachments[0].size == 107 + 8
+    assert worker_blobs.raw_path(prep.digest).read_bytes() == data
+    assert worker_blobs.attachment_path(prep.parsed.attachments[0].sha256).stat().st_size == 115

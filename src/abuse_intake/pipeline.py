@@ -103,10 +103,36 @@ class Prepared:
     extraction: Extraction | None = None  # None for robots (never needed)
     fingerprint: str = ""
     error: str | None = None  # set when parsing or extraction failed: quarantine
+    store_error: str | None = None  # writing the files failed: the store is broken, not the message
+    files_written: bool = False  # raw and attachment files already on disk (a worker wrote them)
 
 
-def prepare(data: bytes, settings: Settings) -> Prepared:
-    """Parse, detect robots, extract IDs and category, fingerprint. Never raises."""
+def prepare(data: bytes, settings: Settings, blobs: BlobStore | None = None) -> Prepared:
+    """Parse, detect robots, extract IDs and category, fingerprint. Never raises.
+
+    With `blobs` (in a worker process), the raw message and attachments are
+    written too, and attachment payloads are dropped from the result so they
+    do not travel back through the pipe. Content-addressed files make that
+    safe before the main process has decided anything: a duplicate writes
+    nothing new, and a file no row names yet is harmless.
+    """
+    prep = _prepare(data, settings)
+    if blobs is not None:
+        try:
+            blobs.put_raw(data, prep.digest)
+            if prep.parsed is not None:
+                for att in prep.parsed.attachments:
+                    att.size = len(att.payload)
+                    if att.payload and not att.skipped_reason:
+                        att.sha256 = blobs.put_attachment(att.payload, att.sha256 or None)
+                    att.payload = b""
+            prep.files_written = True
+        except StoreError as exc:
+            prep.store_error = str(exc)
+    return prep
+
+
+def _prepare(data: bytes, settings: Settings) -> Prepared:
     digest = sha256(data)
     try:
         parsed = parse_message(data, settings.limits)
@@ -147,7 +173,10 @@ class Processor:
             # The same bytes again (re-delivery, re-scan, crash recovery): a no-op.
             return Outcome("duplicate", reason=f"same bytes as message {seen['id']}",
                            message_row=seen["id"], duplicate_of=seen["id"], stored=False)
-        self.blobs.put_raw(raw.data, digest)
+        if prep.store_error:
+            raise StoreError(prep.store_error)
+        if not prep.files_written:
+            self.blobs.put_raw(raw.data, digest)
         reason = prep.error
         if reason is None:
             try:
@@ -348,7 +377,10 @@ class Processor:
             digest = None
             if att.payload and not att.skipped_reason:
                 digest = self.blobs.put_attachment(att.payload, att.sha256 or None)
-            rows.append((digest, att.filename, att.content_type, len(att.payload), att.skipped_reason or None))
+            elif att.size and not att.skipped_reason:
+                digest = att.sha256  # written by a worker
+            rows.append((digest, att.filename, att.content_type, att.size or len(att.payload),
+                         att.skipped_reason or None))
         msg_store.insert_attachments(self.db, message_row, rows)
 
 

@@ -25,8 +25,9 @@ def sha256(data: bytes) -> str:
 
 
 class BlobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, background: bool = True):
         self.root = Path(root)
+        self.background = background
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
         self._made: set[str] = set()
@@ -85,6 +86,9 @@ class BlobStore:
                 self._executor = None
 
     def _submit(self, folder: str, name: str, data: bytes) -> None:
+        if not self.background:
+            self._write(folder, name, data)
+            return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abuse-intake-blobs")
         self._pending.append(self._executor.submit(self._write, folder, name, data))
