@@ -11,7 +11,8 @@ from abuse_intake import config, pipeline
 from abuse_intake.models import RawMessage, Source
 from abuse_intake.store import cases as case_store
 from abuse_intake.store.db import open_db
-from conftest import REPO, SAMPLES_DIR
+from conftest import SAMPLES_DIR
+from helpers import write_config
 
 ROBOT_KINDS = {"auto_reply", "bounce", "bulk", "loop"}
 ACK_KINDS = ("ack", "needs_info")
@@ -34,12 +35,7 @@ def run(tmp_path_factory):
 
 
 def _settings(tmp):
-    text = (REPO / "config.example.toml").read_text()
-    path = tmp / "config.toml"
-    path.write_text(text.replace('path = "data/abuse-intake.db"', f'path = "{tmp}/db.sqlite"')
-                    .replace('data_dir = "data"', f'data_dir = "{tmp}/data"')
-                    .replace('url = "dir:data/sent"', f'url = "dir:{tmp}/sent"'))
-    settings = config.load(path)
+    settings = config.load(write_config(tmp))
     assert settings.database_path == tmp / "db.sqlite"
     return settings
 

@@ -248,7 +248,7 @@ class Processor:
         if reporter and not is_arf:
             targets = self._reply_targets(parsed, reporter)
             if targets:
-                return self._store_reply(raw, parsed, row, ext, targets)
+                return self._store_reply(prep, row, targets)
 
         if not is_arf and not ext.account_ids and ext.category is None:
             row.update(kind="non_report", reason="no account ID and no abuse words")
@@ -315,7 +315,7 @@ class Processor:
         at = datetime.strptime(received_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         since = iso(at - self.resend_window)
         for earlier in msg_store.recent_reports_by(self.db, reporter, since, received_at):
-            if same_accounts(account_ids, _json_list(earlier["account_ids"])) and \
+            if same_accounts(account_ids, json.loads(earlier["account_ids"])) and \
                     similar(fp, earlier["text_fingerprint"]):
                 return earlier["message_id"]
         return None
@@ -335,8 +335,8 @@ class Processor:
                 targets.append(case)
         return targets
 
-    def _store_reply(self, raw, parsed, row, ext, targets) -> Outcome:
-        db, at = self.db, row["received_at"]
+    def _store_reply(self, prep: Prepared, row: dict, targets: list[dict]) -> Outcome:
+        db, at, parsed, ext = self.db, row["received_at"], prep.parsed, prep.extraction
         refs = [c["ref"] for c in targets]
         row.update(kind="reply", reason=f"more information for {', '.join(refs)}")
         message_row = msg_store.insert_message(db, row)
@@ -347,7 +347,7 @@ class Processor:
         report_id = msg_store.insert_report(
             db, message_row=message_row, reporter=row["reporter"], received_at=at, language=row["language"],
             category=category, severity=severity, account_ids=ext.account_ids,
-            matched_words=ext.matched_words, fingerprint=fingerprint(parsed.text), source="reply")
+            matched_words=ext.matched_words, fingerprint=prep.fingerprint, source="reply")
         opened = 0
         for case in targets:
             case_id = case["id"]
@@ -382,10 +382,6 @@ class Processor:
             rows.append((digest, att.filename, att.content_type, att.size or len(att.payload),
                          att.skipped_reason or None))
         msg_store.insert_attachments(self.db, message_row, rows)
-
-
-def _json_list(text: str) -> list[str]:
-    return json.loads(text)
 
 
 # -- a whole run ---------------------------------------------------------------

@@ -164,6 +164,3 @@ def count_cases(db) -> int:
     return db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
 
 
-def touch(db, case_id: int, at: str) -> None:
-    db.execute("UPDATE cases SET updated_at = MAX(updated_at, ?) WHERE id = ?", (at, case_id))
-
