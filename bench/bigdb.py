@@ -82,6 +82,13 @@ def build(path: Path, n_cases: int = 100_000, seed: int = 3) -> dict:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", outbox)
         conn.executemany("INSERT INTO outbox_cases (outbox_id, case_id, kind, recipient) VALUES (?,?,?,?)",
                          outbox_cases)
+    with transaction(db):
+        # The raw bytes of every historical message, at its recorded size (what a
+        # real store holds since schema 3). Only the size matters here, so the
+        # content is a filler, streamed rather than held.
+        filler = bytes(range(32, 127)) * (50_000 // 95 + 1)
+        conn.executemany("INSERT INTO raw_messages (sha256, size, data) VALUES (?,?,?)",
+                         ((m[2], m[3], f"hist:{m[0]}\n".encode() + filler[:m[3]]) for m in messages))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file to copy
     open_cases = conn.execute("SELECT COUNT(*) FROM cases WHERE status = 'open'").fetchone()[0]
     conn.close()

@@ -46,9 +46,13 @@ def main(argv: list[str] | None = None) -> None:
         profiler.enable()
     marks: list[float] = []  # wall clock after each committed batch: does cost grow within a run?
     t0, cpu0 = time.perf_counter(), time.process_time()
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = pipeline.poll(db, settings, source, on_batch=lambda _s: marks.append(time.perf_counter()))
     out["poll_s"] = time.perf_counter() - t0
     out["poll_cpu_s"] = time.process_time() - cpu0  # wall minus this = waiting (server, disk)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parser workers, once joined
+    out["workers_cpu_s"] = (kids.ru_utime - kids0.ru_utime) + (kids.ru_stime - kids0.ru_stime)
+    out["workers_sys_s"] = kids.ru_stime - kids0.ru_stime
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)

@@ -43,7 +43,6 @@ def write_config(root: Path, mailbox_url: str, *, done_action: str = "move") -> 
     """config.example.toml with every path inside root (as tests/helpers.write_config does)."""
     text = (REPO / "config.example.toml").read_text()
     for old, new in (('path = "data/abuse-intake.db"', f'path = "{root}/db.sqlite"'),
-                     ('data_dir = "data"', f'data_dir = "{root}/data"'),
                      ('url = "dir:data/sent"', f'url = "dir:{root}/sent"'),
                      ('url = "maildir:examples/mailbox"', f'url = "{mailbox_url}"'),
                      ('password_env = "ABUSE_INTAKE_IMAP_PASSWORD"', f'password_env = "{PASSWORD_ENV}"'),

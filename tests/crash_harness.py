@@ -149,33 +149,36 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def raw_file(data_dir: Path, digest: str) -> Path:
-    return Path(data_dir) / "raw" / digest[:2] / f"{digest}.eml"
+def raw_bytes(db_path: Path, digest: str) -> bytes | None:
+    found = rows(db_path, "SELECT data FROM raw_messages WHERE sha256 = ?", (digest,))
+    return bytes(found[0]["data"]) if found else None
 
 
-def missing_raw(db_path: Path, data_dir: Path) -> list[str]:
-    """Stored messages whose raw bytes are missing or not what their hash says."""
+def missing_raw(db_path: Path) -> list[str]:
+    """Stored messages whose raw bytes, or stored attachments whose contents, are
+    missing or not what their hash says."""
     bad = []
-    for row in rows(db_path, "SELECT id, raw_sha256 FROM messages"):
-        path = raw_file(data_dir, row["raw_sha256"])
-        if not path.is_file() or sha256(path.read_bytes()) != row["raw_sha256"]:
-            bad.append(f"message {row['id']}: raw file {path} missing or altered")
+    for row in rows(db_path, "SELECT m.id, m.raw_sha256, r.data FROM messages m "
+                             "LEFT JOIN raw_messages r ON r.sha256 = m.raw_sha256"):
+        if row["data"] is None or sha256(bytes(row["data"])) != row["raw_sha256"]:
+            bad.append(f"message {row['id']}: raw bytes missing or altered")
+    for row in rows(db_path, "SELECT a.message_id, a.sha256, c.data FROM attachments a "
+                             "LEFT JOIN attachment_contents c ON c.sha256 = a.sha256 WHERE a.sha256 IS NOT NULL"):
+        if row["data"] is None or sha256(bytes(row["data"])) != row["sha256"]:
+            bad.append(f"message {row['message_id']}: attachment {row['sha256']} missing or altered")
     return bad
 
 
-_BLOB = re.compile(r"(raw/[0-9a-f]{2}/[0-9a-f]{64}\.eml|attachments/[0-9a-f]{2}/[0-9a-f]{64})")
+# What a store folder may hold: the database (+ WAL, lock), sent mail of the
+# dir: transport, the test's config and mailbox. Anything else was written by
+# intake where it must not write (a sender's file name used as a path).
+_EXPECTED = re.compile(r"[^/]+\.(db|sqlite)(-wal|-shm|-journal|\.lock)?|config\.toml|(sent|mailbox)/.*")
 
 
-def stray_files(data_dir: Path) -> list[str]:
-    """Files under the data directory that are not content-addressed blobs
-    (a sender's filename used as a path would show up here)."""
-    root = Path(data_dir)
-    out = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root).as_posix()
-        if path.is_file() and not _BLOB.fullmatch(rel) and not path.name.endswith(".tmp"):
-            out.append(rel)
-    return out
+def stray_files(root: Path) -> list[str]:
+    root = Path(root)
+    return sorted(rel for path in root.rglob("*")
+                  if path.is_file() and not _EXPECTED.fullmatch(rel := path.relative_to(root).as_posix()))
 
 
 def record_figures(**figures) -> None:

@@ -38,7 +38,6 @@ def write_config(tmp: Path, *, mailbox_url: str | None = None, outgoing_url: str
     """config.example.toml with paths moved into tmp and optional overrides."""
     text = (REPO / "config.example.toml").read_text()
     text = text.replace('path = "data/abuse-intake.db"', f'path = "{tmp}/db.sqlite"')
-    text = text.replace('data_dir = "data"', f'data_dir = "{tmp}/data"')
     text = text.replace('url = "dir:data/sent"', f'url = "{outgoing_url or f"dir:{tmp}/sent"}"')
     if mailbox_url:
         text = text.replace('url = "maildir:examples/mailbox"', f'url = "{mailbox_url}"')

@@ -25,7 +25,6 @@ def settings_for(tmp: Path, outgoing_url: str | None = None, **sections: dict[st
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     data["outgoing"]["url"] = outgoing_url or f"dir:{tmp}/sent"
     data["database"]["path"] = str(tmp / "db.sqlite")
-    data["storage"]["data_dir"] = str(tmp / "data")
     data["mailbox"]["url"] = f"maildir:{tmp}/mailbox"
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

@@ -55,7 +55,20 @@ def test_cases_list_and_show_json(setup):
     for key in ("message_id", "reporter", "received_at", "language", "category", "account_ids", "text",
                 "attachments"):
         assert key in shown["reports"][0]
-    assert os.path.exists(shown["reports"][0]["raw_path"])
+    # the raw email as received, by the row `cases show` names
+    row = shown["reports"][0]["message_row"]
+    target = setup.parent / "m.eml"
+    assert cli(setup, "messages", "raw", str(row), "-o", str(target)).returncode == 0
+    import hashlib
+    import sqlite3
+    from abuse_intake import config
+    digest = sqlite3.connect(config.load(setup).database_path).execute(
+        "SELECT raw_sha256 FROM messages WHERE id = ?", (row,)).fetchone()[0]
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+    assert shown["reports"][0]["message_id"].encode() in target.read_bytes()
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    missing = cli(setup, "messages", "raw", "999")
+    assert missing.returncode == 65 and "no message 999" in missing.stderr
 
 
 def test_messages_list_kinds(setup):
@@ -143,7 +156,6 @@ def test_store_is_owner_only(setup, tmp_path):
     from abuse_intake import config
     s = config.load(setup)
     assert oct(os.stat(s.database_path).st_mode & 0o777) == "0o600"
-    assert oct(os.stat(s.data_dir).st_mode & 0o777) == "0o700"
 
 
 def _with_attachment(data: bytes, i: int) -> bytes:
@@ -159,11 +171,10 @@ def _with_attachment(data: bytes, i: int) -> bytes:
 
 
 def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
-    """Full batches go to worker processes (which also write the files); the stored outcome
-    must not depend on it."""
+    """Full batches go to worker processes; the stored outcome must not depend on it (attachment
+    contents come back from the workers through the pipes)."""
     import sqlite3
     from abuse_intake import config
-    from abuse_intake.store.blobs import BlobStore
 
     mails = []
     for i in range(45):
@@ -186,10 +197,11 @@ def test_backlog_parsed_by_workers_gives_the_same_result_as_serial(tmp_path):
         db = sqlite3.connect(settings.database_path)
         attachments = db.execute("SELECT m.raw_sha256, a.sha256, a.filename, a.size FROM attachments a "
                                  "JOIN messages m ON m.id = a.message_id ORDER BY a.id").fetchall()
-        blobs = BlobStore(settings.data_dir)
         for raw_digest, digest, _, size in attachments:
-            assert blobs.raw_path(raw_digest).is_file()
-            assert blobs.attachment_path(digest).stat().st_size == size
+            assert db.execute("SELECT size FROM raw_messages WHERE sha256 = ?", (raw_digest,)).fetchone()
+            assert db.execute("SELECT length(data) FROM attachment_contents WHERE sha256 = ?",
+                              (digest,)).fetchone() == (size,)
+        assert db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == len(set(mails))
         results[workers] = (counts, messages, cases, attachments)
     assert results[1] == results[2]
     counts = results[2][0]

@@ -146,9 +146,6 @@ class Round:
     def db(self) -> Path:
         return self.dir / "abuse-intake.db"
 
-    @property
-    def data(self) -> Path:
-        return self.dir / "data"
 
 
 def _mails(idx: int) -> tuple[list[bytes], dict[str, str]]:
@@ -296,8 +293,8 @@ def _check(world: World, r: Round) -> list[str]:
     kinds = Counter(m["kind"] for m in msgs)
     if kinds != EXPECTED_KINDS:
         p.append(f"kinds {dict(kinds)} (want {dict(EXPECTED_KINDS)})")
-    p += missing_raw(r.db, r.data)
-    p += [f"stray file {f}" for f in stray_files(r.data)]
+    p += missing_raw(r.db)
+    p += [f"stray file {f}" for f in stray_files(r.dir)]
 
     cases = sorted(((c["account_id"], c["status"], c["reporters"], c["reports"])
                     for c in rows(r.db, "SELECT * FROM cases")), key=repr)

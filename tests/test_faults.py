@@ -1,5 +1,5 @@
 """Faults (issue 5, guarantee 2): servers that stop, stall or refuse, a busy
-database, a changed UIDVALIDITY, an unusable data directory. Each one ends
+database, a changed UIDVALIDITY, a database that is full or cannot be opened. Each one ends
 in a clear one-line error with the documented exit code, nothing lost and
 nothing marked done on the server that is not committed; the next run
 catches up.
@@ -51,9 +51,9 @@ def _stored(db: Path) -> list[str]:
     return sorted(r["raw_sha256"] for r in rows(db, "SELECT raw_sha256 FROM messages"))
 
 
-def _all_stored_once(db: Path, data: Path, mails: list[bytes]) -> None:
+def _all_stored_once(db: Path, mails: list[bytes]) -> None:
     assert _stored(db) == sorted(sha256(m) for m in mails)
-    assert integrity_problems(db) == [] and missing_raw(db, data) == []
+    assert integrity_problems(db) == [] and missing_raw(db) == []
 
 
 # -- IMAP server stopped in the middle of a run ---------------------------------------
@@ -73,7 +73,7 @@ def test_imap_stopped_mid_run_exits_75_and_next_run_resumes(dovecot, tmp_path, a
     proc = run.resume()
     assert proc.returncode == EX_TEMPFAIL
     assert "imap" in _one_line(proc).lower()
-    db, data = tmp_path / "abuse-intake.db", tmp_path / "data"
+    db = tmp_path / "abuse-intake.db"
     assert len(_stored(db)) == committed
     dovecot.start()
     # Only what was committed may have left the INBOX.
@@ -81,7 +81,7 @@ def test_imap_stopped_mid_run_exits_75_and_next_run_resumes(dovecot, tmp_path, a
     assert moved <= committed and len(dovecot.uids("INBOX")) == len(mails) - moved
     again = cli_json(conf, "poll")
     assert again["stored"] == len(mails) - committed
-    _all_stored_once(db, data, mails)
+    _all_stored_once(db, mails)
     assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == len(mails)
     assert len(cli_json(conf, "cases", "list")) == len(mails)
 
@@ -102,25 +102,22 @@ def test_uidvalidity_change_after_a_crash_rescans_without_duplicates(dovecot, tm
     # Two re-read byte for byte (not stored again), three new.
     assert (counts["fetched"], counts["stored"], counts["cases_opened"]) == (5, 3, 3)
     db = tmp_path / "abuse-intake.db"
-    _all_stored_once(db, tmp_path / "data", mails + late)
+    _all_stored_once(db, mails + late)
     assert dovecot.uids("INBOX") == [] and dovecot.folder_count("Processed") == 5
     acks = rows(db, "SELECT recipient FROM outbox WHERE kind = 'ack'")
     assert len(acks) == 5 and len({a["recipient"] for a in acks}) == 5
     assert len(list((tmp_path / "sent").glob("*.eml"))) == 5
 
 
-# -- the data directory or database cannot be used --------------------------------------
+# -- the database cannot be opened, or fills up ------------------------------------------
 
-def test_data_dir_under_a_file_is_a_clear_error_and_nothing_is_marked_done(dovecot, tmp_path):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the data directory's parent should be")
-    conf = dovecot.config_toml(tmp_path, storage__data_dir=str(blocker / "data"))
-    dovecot.append_many(_reports(3, "d"))
+def test_an_old_storage_section_is_a_clear_config_error(dovecot, tmp_path):
+    conf = dovecot.config_toml(tmp_path, storage__data_dir=str(tmp_path / "data"))
+    dovecot.append_many(_reports(1, "o"))
     proc = cli(conf, "poll")
-    assert proc.returncode == EX_IOERR
-    assert str(blocker / "data") in _one_line(proc)
-    assert len(dovecot.uids("INBOX")) == 3 and dovecot.folder_count("Processed") == 0
-    assert _stored(tmp_path / "abuse-intake.db") == []
+    assert proc.returncode == 78
+    assert "storage.data_dir" in _one_line(proc) and "in the database" in _one_line(proc)
+    assert len(dovecot.uids("INBOX")) == 1
 
 
 def test_database_under_a_file_is_a_clear_error(dovecot, tmp_path):
@@ -134,27 +131,28 @@ def test_database_under_a_file_is_a_clear_error(dovecot, tmp_path):
     assert len(dovecot.uids("INBOX")) == 2
 
 
-def test_data_dir_failing_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_path):
-    """Batch 2's raw file cannot be written: batch 1 stays committed and moved,
-    batch 2 is rolled back and left in the INBOX, the exit is 74 with one line."""
-    mails = _reports(4, "m")
-    # The shard directory of message 3 (first of batch 2) must not be batch 1's.
-    shard = sha256(mails[2])[:2]
-    assert shard not in {sha256(m)[:2] for m in mails[:2]}, "pick other test messages"
+def test_database_full_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_path):
+    """SQLite's own SQLITE_FULL in batch 2 (a page limit on the run's connection makes it
+    real): batch 1 stays committed and moved, batch 2 is rolled back and left in the
+    INBOX, the run raises a StoreError; with room again, the next run catches up."""
+    from abuse_intake.errors import StoreError
+    small = _reports(2, "s")
+    big = [email(sender=f"besar{i}@gmail.com", message_id=f"big-{i}@example.test",
+                 body=f"Akun @pelaku_big{i} open BO. " + "bukti panjang sekali. " * 20000) for i in range(2)]
     conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
-    dovecot.append_many(mails)
-    raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True, mode=0o700)
-    (raw / shard).write_text("a file where a directory must go")
-    proc = cli(conf, "poll")
-    assert proc.returncode == EX_IOERR
-    assert sha256(mails[2]) in _one_line(proc)
-    db = tmp_path / "abuse-intake.db"
-    assert _stored(db) == sorted(sha256(m) for m in mails[:2])
+    dovecot.append_many(small + big)
+    settings = config.load(conf)
+    db = open_db(settings.database_path)
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 150}")  # ~600 KB: batch 1 fits, batch 2 (~1 MB) cannot
+    with pytest.raises(StoreError, match="full"):
+        pipeline.poll(db, settings, open_source(settings))
+    db.conn.close()
+    path = tmp_path / "abuse-intake.db"
+    assert _stored(path) == sorted(sha256(m) for m in small)
     assert len(dovecot.uids("INBOX")) == 2 and dovecot.folder_count("Processed") == 2
-    (raw / shard).unlink()
     assert cli_json(conf, "poll")["stored"] == 2
-    _all_stored_once(db, tmp_path / "data", mails)
+    _all_stored_once(path, small + big)
     assert dovecot.uids("INBOX") == []
 
 
@@ -194,7 +192,7 @@ def test_busy_database_is_waited_for_then_the_run_succeeds(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert json.loads(out)["stored"] == 3
-    _all_stored_once(db, tmp_path / "data", mails)
+    _all_stored_once(db, mails)
 
 
 def test_database_locked_past_the_busy_timeout_exits_75_with_one_line(tmp_path):
@@ -263,7 +261,7 @@ def test_smtp_down_intake_goes_on_and_the_emails_wait(tmp_path, smtp_server):
     assert proc.returncode == EX_TEMPFAIL
     assert "unreachable" in _one_line(proc)
     db = tmp_path / "db.sqlite"
-    _all_stored_once(db, tmp_path / "data", mails)
+    _all_stored_once(db, mails)
     out = _outbox(db)
     assert [(o["status"], o["attempts"]) for o in out] == [("pending", 1)] * 3
     assert all(o["last_error"] for o in out)
@@ -285,7 +283,7 @@ def test_smtp_silent_past_the_timeout_is_temporary(tmp_path, smtp_server):
     assert proc.returncode == EX_TEMPFAIL
     assert "timed out" in _one_line(proc)
     db = tmp_path / "db.sqlite"
-    _all_stored_once(db, tmp_path / "data", mails)
+    _all_stored_once(db, mails)
     assert {o["status"] for o in _outbox(db)} == {"pending"}
     # Pointed at a working server, the same rows go out.
     conf.write_text(conf.read_text().replace(url, smtp_server.url()))
@@ -356,7 +354,7 @@ def test_smtp_4xx_defers_and_5xx_fails_for_good(tmp_path, smtp_server):
     assert proc.returncode == 0, proc.stderr
     assert "1 sent, 1 deferred, 1 failed" in proc.stdout
     db = tmp_path / "db.sqlite"
-    _all_stored_once(db, tmp_path / "data", mails)
+    _all_stored_once(db, mails)
     out = _outbox(db)
     assert sorted(o["status"] for o in out) == ["failed", "pending", "sent"]
     failed = next(o for o in out if o["status"] == "failed")

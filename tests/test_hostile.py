@@ -29,7 +29,7 @@ from abuse_intake.models import RawMessage, Source
 from abuse_intake.pipeline import KINDS
 from abuse_intake.store.db import open_db
 from conftest import SAMPLES_DIR
-from crash_harness import raw_file, record_figures, rows, sha256, stray_files
+from crash_harness import raw_bytes, record_figures, rows, sha256, stray_files
 from helpers import cli, cli_json, make_maildir, write_config
 
 EXAMPLES = 150
@@ -44,7 +44,6 @@ class Store:
         self.tmp = tmp
         self.settings = config.load(write_config(tmp, replace=replace))
         self.db = open_db(self.settings.database_path)
-        self.data = self.settings.data_dir
         self.renderer = pipeline.default_renderer(self.settings)  # compiles every template: once
 
     def feed(self, data: bytes) -> pipeline.Outcome:
@@ -73,20 +72,21 @@ def assert_kept(store: Store, data: bytes, outcome: pipeline.Outcome) -> dict:
     assert row["kind"] in KINDS
     if row["kind"] == "quarantined":
         assert row["reason"], "a quarantined message says why"
-    assert raw_file(store.data, row["raw_sha256"]).read_bytes() == data
+    assert raw_bytes(store.settings.database_path, row["raw_sha256"]) == data
     for att in store.attachments(row["id"]):
         if att["sha256"] is None:
             # Skipped by a limit (and why), or empty: nothing to keep.
             assert att["skipped_reason"] or att["size"] == 0, f"attachment {att['filename']!r} lost unexplained"
         else:
-            blob = store.data / "attachments" / att["sha256"][:2] / att["sha256"]
-            assert sha256(blob.read_bytes()) == att["sha256"]
+            content = store.db.execute("SELECT data FROM attachment_contents WHERE sha256 = ?",
+                                       (att["sha256"],)).fetchone()[0]
+            assert sha256(content) == att["sha256"] and len(content) == att["size"]
     return row
 
 
-def assert_no_escape(root: Path, data_dir: Path) -> None:
-    """No file but content-addressed blobs in the data dir; no canary-named file anywhere near."""
-    assert stray_files(data_dir) == []
+def assert_no_escape(root: Path) -> None:
+    """Intake wrote no file but the store's own; no canary-named file anywhere near."""
+    assert stray_files(root) == []
     for base in {root, root.parent, Path.cwd()}:
         hits = [p for p in base.rglob(f"*{CANARY}*")] if base != Path.cwd() else list(base.glob(f"*{CANARY}*"))
         assert hits == [], hits
@@ -250,8 +250,8 @@ def test_hostile_samples_are_kept_and_names_stay_data(tmp_path):
         traversal = store.row((SAMPLES_DIR / "016_attachment-path-traversal.eml").read_bytes())
         names = [a["filename"] for a in store.attachments(traversal["id"])]
         assert "../../../etc/passwd" in names  # kept as the sender wrote it, as data
-        assert stray_files(store.data) == []
-        assert not (tmp_path / "etc").exists() and not (store.data / "etc").exists()
+        assert stray_files(tmp_path) == []
+        assert not (tmp_path / "etc").exists()
     finally:
         store.close()
 
@@ -274,7 +274,7 @@ def test_generated_malformed_mime_is_stored_or_quarantined(tmp_path):
 
     try:
         run()
-        assert_no_escape(tmp_path, store.data)
+        assert_no_escape(tmp_path)
         assert seen["examples"] >= EXAMPLES
         # The generator reaches both ends: messages that parse and ones that cannot.
         assert seen["quarantined"] >= 1 and seen["report"] >= 1, str(dict(seen))
@@ -324,8 +324,8 @@ def test_a_poll_over_hostile_mail_finishes_and_keeps_everything(tmp_path):
     stored = {r["raw_sha256"] for r in rows(db, "SELECT raw_sha256 FROM messages")}
     assert stored == {sha256(m) for m in mails}
     for m in mails:
-        assert raw_file(tmp_path / "data", sha256(m)).read_bytes() == m
-    assert_no_escape(tmp_path, tmp_path / "data")
+        assert raw_bytes(db, sha256(m)) == m
+    assert_no_escape(tmp_path)
     # Every quarantined one can be listed by the operator.
     quarantined = [m for m in listed if m["kind"] == "quarantined"]
     assert len(cli_json(conf, "quarantine", "list")) == len(quarantined) >= 2
@@ -397,7 +397,7 @@ def test_archives_are_stored_whole_never_unpacked(tmp_path):
         row = assert_kept(store, data, store.feed(data))
         [att] = store.attachments(row["id"])
         assert att["sha256"] == sha256(blob) and att["filename"] == "bukti.zip"
-        assert_no_escape(tmp_path, store.data)
-        assert len(list((store.data / "attachments").rglob("*"))) == 2  # one shard dir, one blob
+        assert_no_escape(tmp_path)
+        assert store.db.execute("SELECT COUNT(*) FROM attachment_contents").fetchone()[0] == 1  # the zip, whole
     finally:
         store.close()

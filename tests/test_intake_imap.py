@@ -358,7 +358,6 @@ def test_config_toml_points_at_the_server(dovecot, tmp_path):
     assert config.load(dovecot.config_toml(tmp_path)).mailbox.done_action == "move"
     assert mb.password() == dovecot.password
     assert settings.database_path == tmp_path / "abuse-intake.db"
-    assert settings.data_dir == tmp_path / "data"
     assert settings.outgoing.scheme == "dir" and settings.outgoing.path == tmp_path / "sent"
     assert set(settings.categories) == {"human_trafficking", "prostitution", "sexual_solicitation",
                                         "sexual_content", "other"}

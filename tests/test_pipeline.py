@@ -151,8 +151,8 @@ def test_oversized_message_is_quarantined_with_raw_bytes_and_replayable(tmp_path
     out = pipeline.process_one(db, settings, RawMessage(data, Source("test")))
     assert out.kind == "quarantined" and "max_message_bytes" in out.reason
     digest = db.execute("SELECT raw_sha256 FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0]
-    from abuse_intake.store.blobs import BlobStore
-    assert BlobStore(settings.data_dir).get_raw(digest) == data
+    from abuse_intake.store import blobs
+    assert blobs.get_raw(db, digest) == data
     with pytest.raises(ReplayError):
         pipeline.replay(db, settings, out.message_row)
     assert db.execute("SELECT kind FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0] == "quarantined"
@@ -278,32 +278,33 @@ def test_large_messages_do_not_deadlock_the_worker_pipes(tmp_path):
     assert out[2][1][19].extraction.account_ids == ["pelaku_059"]
 
 
-def test_a_worker_that_cannot_write_files_stops_the_batch_not_the_message(env, tmp_path):
-    """Workers write the files; a broken data directory there is a store error (abort the
-    batch, nothing marked done), never a quarantined message."""
+def test_a_full_store_stops_the_batch_never_quarantines_the_message(env):
+    """SQLite's own "database or disk is full" (a page limit makes it real): a store error
+    (the batch is rolled back, nothing marked done), not a fault of the message."""
     from abuse_intake.errors import StoreError
-    from abuse_intake.store.blobs import BlobStore
-    blocked = tmp_path / "blocked"
-    blocked.write_text("a file where the data directory should be")
-    data = email(body="akun @dewi_manja88 open BO")
-    prep = pipeline.prepare(data, env.settings, BlobStore(blocked / "data", background=False))
-    assert prep.store_error and not prep.files_written and prep.error is None
-    blobs = BlobStore(env.settings.data_dir)
-    processor = pipeline.Processor(env.db, env.settings, blobs, pipeline.default_renderer(env.settings),
-                                   pipeline.default_notifier())
-    with pytest.raises(StoreError):
-        processor.store(RawMessage(data, Source("t")), prep)
-    blobs.close()
-    assert env.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
-
-
-def test_files_written_by_a_worker_are_not_written_again_and_payloads_stay_home(env, tmp_path):
-    from abuse_intake.store.blobs import BlobStore
     from test_cli import _with_attachment
-    data = _with_attachment(email(body="akun @dewi_manja88 open BO"), 7)
-    worker_blobs = BlobStore(env.settings.data_dir, background=False)
-    prep = pipeline.prepare(data, env.settings, worker_blobs)
-    assert prep.files_written and prep.parsed.attachments[0].payload == b""
-    assert prep.parsed.attachments[0].size == 107 + 8
-    assert worker_blobs.raw_path(prep.digest).read_bytes() == data
-    assert worker_blobs.attachment_path(prep.parsed.attachments[0].sha256).stat().st_size == 115
+    data = _with_attachment(email(body="akun @dewi_manja88 open BO " + "kata " * 20000), 3)
+    pages = env.db.execute("PRAGMA page_count").fetchone()[0]
+    env.db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    with pytest.raises(StoreError, match="full"):
+        pipeline.process_one(env.db, env.settings, RawMessage(data, Source("t")))
+    env.db.execute("PRAGMA max_page_count = 1073741823")
+    assert env.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    assert env.db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == 0
+    assert pipeline.process_one(env.db, env.settings, RawMessage(data, Source("t"))).kind == "report"
+
+
+def test_evidence_export_writes_what_was_received_under_names_we_make(env, tmp_path):
+    from abuse_intake.cases.evidence import export_case, raw_message
+    from test_cli import _with_attachment
+    data = _with_attachment(email(body="akun @dewi_manja88 open BO"), 7).replace(
+        b'filename="shot7.png"', b'filename="../../etc/passwd"')
+    out = env(data)
+    files = export_case(env.db, out.case_refs[0], tmp_path / "ev")
+    assert [f.kind for f in files] == ["email", "attachment"]
+    assert files[0].path.read_bytes() == data == raw_message(env.db, out.message_row)
+    assert files[1].path.read_bytes() == b"\x89PNG\r\n\x1a\n" + bytes([7]) * 107
+    assert files[1].filename == "../../etc/passwd" and files[1].path.parent == tmp_path / "ev"
+    assert files[1].path.suffix == ".png"
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == sorted(f.path.name for f in files)
+    assert all(oct(f.path.stat().st_mode & 0o777) == "0o600" for f in files)

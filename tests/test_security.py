@@ -40,7 +40,7 @@ def _loose(root: Path) -> list[str]:
 
 # -- owner-only store ----------------------------------------------------------------
 
-def test_database_data_dir_and_everything_in_them_are_owner_only(tmp_path):
+def test_the_store_and_everything_in_it_are_owner_only(tmp_path):
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
     with_attachment = (
         "From: Ana <ana@gmail.com>\r\nTo: support@obrolan.example\r\nSubject: bukti\r\nMIME-Version: 1.0\r\n"
@@ -52,7 +52,6 @@ def test_database_data_dir_and_everything_in_them_are_owner_only(tmp_path):
     store = tmp_path / "store"  # does not exist yet: created by the run
     conf = write_config(tmp_path, replace={
         f'path = "{tmp_path}/db.sqlite"': f'path = "{store}/abuse-intake.db"',
-        f'data_dir = "{tmp_path}/data"': f'data_dir = "{store}/data"',
         f'url = "dir:{tmp_path}/sent"': f'url = "dir:{store}/sent"'})
     proc = _cli_umask0(conf, "poll")
     assert proc.returncode == 0, proc.stderr
@@ -65,8 +64,8 @@ def test_database_data_dir_and_everything_in_them_are_owner_only(tmp_path):
         assert _cli_umask0(conf, "poll").returncode == 0
         names = {p.name for p in store.iterdir()}
         assert {"abuse-intake.db", "abuse-intake.db-wal", "abuse-intake.db-shm", "abuse-intake.db.lock",
-                "data", "sent"} <= names, names
-        assert list((store / "data" / "attachments").rglob("*")), "the attachment was stored"
+                "sent"} <= names, names
+        assert reader.execute("SELECT COUNT(*) FROM attachment_contents").fetchone()[0] == 1
         assert list((store / "sent").glob("*.eml")), "replies were written"
         assert _loose(store) == []
     finally:

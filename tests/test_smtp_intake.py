@@ -31,10 +31,10 @@ def test_smtp_intake_stores_and_queues_ack(tmp_path):
 
 
 def test_smtp_intake_answers_451_when_the_store_fails(tmp_path):
-    settings = config.load(write_config(tmp_path))
-    # A file where the data directory should be: unusable even for root (tests run as root here).
-    settings.data_dir.parent.mkdir(parents=True, exist_ok=True)
-    settings.data_dir.write_text("not a directory")
+    # A file where the database's folder should be: unusable even for root (tests run as root here).
+    (tmp_path / "blocker").write_text("not a directory")
+    settings = config.load(write_config(tmp_path, replace={f'path = "{tmp_path}/db.sqlite"':
+                                                           f'path = "{tmp_path}/blocker/db.sqlite"'}))
     port = free_port()
     server = SmtpIntake(settings, "127.0.0.1", port)
     server.start()

@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, pragmas, busy handling, blob naming."""
+"""The SQLite store: migrations, pragmas, busy handling, raw and attachment contents."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from abuse_intake.errors import StoreBusyError, StoreError
 from abuse_intake.store import db as store_db
-from abuse_intake.store.blobs import BlobStore, sha256
+from abuse_intake.store import blobs
+from abuse_intake.store.blobs import sha256
 from abuse_intake.store.schema import MIGRATIONS
 
 
@@ -69,29 +70,32 @@ def test_one_open_case_per_account_is_enforced_by_the_database(tmp_path):
         db.execute(row, ("OB-3", "open"))
 
 
-def test_blobs_are_named_by_content_never_by_sender(tmp_path):
-    blobs = BlobStore(tmp_path / "data")
-    blobs.ensure()
+def test_contents_are_keyed_by_their_hash_and_kept_once(tmp_path):
+    db = store_db.open_db(tmp_path / "b.db")
     data = b"\x89PNG fake"
-    digest = blobs.put_attachment(data)
-    blobs.flush()
-    assert digest == sha256(data)
-    assert blobs.attachment_path(digest).read_bytes() == data
-    assert blobs.attachment_path(digest).is_relative_to(tmp_path / "data" / "attachments")
-    assert oct(blobs.attachment_path(digest).stat().st_mode & 0o777) == "0o600"
+    assert blobs.put_attachment(db, data) == sha256(data)
+    assert blobs.put_attachment(db, data) == sha256(data)
+    assert db.execute("SELECT COUNT(*), MAX(size) FROM attachment_contents").fetchone() == (1, len(data))
+    assert blobs.get_attachment(db, sha256(data)) == data
+    assert blobs.get_raw(db, sha256(data)) is None  # raw messages are a table of their own
 
 
-def test_unusable_data_dir_is_a_store_error(tmp_path):
-    (tmp_path / "data").write_text("a file where the directory should be")
-    with pytest.raises(StoreError, match="not usable"):
-        BlobStore(tmp_path / "data").ensure()
+@pytest.mark.parametrize("size", [blobs.LARGE - 1, blobs.LARGE, 3 * blobs.LARGE + 17])
+def test_contents_small_and_large_read_back_byte_for_byte(tmp_path, size):
+    db = store_db.open_db(tmp_path / "b.db")
+    data = bytes(range(256)) * (size // 256) + b"\x01" * (size % 256)
+    with store_db.transaction(db):
+        digest = blobs.put_raw(db, data)
+        blobs.put_raw(db, data)  # again: nothing new
+    assert blobs.get_raw(db, digest) == data
+    assert db.execute("SELECT size, length(data) FROM raw_messages").fetchall() == [(size, size)]
 
 
-def test_a_failed_background_write_surfaces_at_flush(tmp_path):
-    blobs = BlobStore(tmp_path / "data")
-    blobs.ensure()
-    (tmp_path / "data" / "raw" / "ab").write_text("a file where a fan-out directory belongs")
-    blobs.put_raw(b"x", "ab" + "0" * 62)
-    with pytest.raises(StoreError, match="cannot write"):
-        blobs.flush()
-    blobs.close()
+def test_contents_roll_back_with_the_rows_that_name_them(tmp_path):
+    db = store_db.open_db(tmp_path / "b.db")
+    with pytest.raises(RuntimeError):
+        with store_db.transaction(db):
+            blobs.put_raw(db, b"x" * 10)
+            blobs.put_raw(db, b"y" * (blobs.LARGE + 1))
+            raise RuntimeError("the batch fails")
+    assert db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == 0

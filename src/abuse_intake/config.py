@@ -109,7 +109,6 @@ class Settings:
     guidelines_url: str
     appeal_address: str
     database_path: Path
-    data_dir: Path
     mailbox: MailboxSettings
     outgoing: OutgoingSettings
     from_name: str
@@ -163,10 +162,13 @@ def load(path: str | Path) -> Settings:
 def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> Settings:
     r = _Reader(data, base)
     known = {
-        "platform", "database", "storage", "mailbox", "outgoing", "accounts",
+        "platform", "database", "mailbox", "outgoing", "accounts",
         "categories", "classify", "templates", "limits", "policy", "enforcement", "processing",
     }
     for key in data:
+        if key == "storage":
+            raise ConfigError("storage.data_dir", "no longer used: raw messages and attachments are kept "
+                                                  "in the database since schema 3; remove the [storage] section")
         if key not in known:
             raise ConfigError(key, f"unknown section (known: {', '.join(sorted(known))})")
 
@@ -180,7 +182,6 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         raise ConfigError("platform.case_prefix", "must be 1-10 upper-case letters/digits, starting with a letter")
 
     db_path = r.path("database.path", default="abuse-intake.db")
-    data_dir = r.path("storage.data_dir", default="data")
 
     settings = Settings(
         source=source,
@@ -192,7 +193,6 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         guidelines_url=r.str("platform.guidelines_url", default=""),
         appeal_address=r.str("platform.appeal_address", default=support),
         database_path=db_path,
-        data_dir=data_dir,
         mailbox=_mailbox(r),
         outgoing=_outgoing(r),
         from_name=r.str("outgoing.from_name", default="Support"),

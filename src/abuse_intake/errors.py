@@ -96,3 +96,9 @@ class TransportConfigError(DeliveryError):
 
     def __init__(self, message: str):
         super().__init__(message, permanent=True)
+
+
+class ExportError(IntakeError):
+    """Evidence or a raw message could not be written where the user asked."""
+
+    exit_code = EX_CANTCREAT

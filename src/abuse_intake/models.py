@@ -30,7 +30,6 @@ class Attachment:
     payload: bytes
     sha256: str = ""
     skipped_reason: str = ""  # set when a limit kept it from being stored
-    size: int = 0  # payload size, kept when the payload was written out and dropped
 
 
 @dataclass

@@ -28,7 +28,8 @@ from .parse.message import parse_message
 from .parse.robots import detect_robot
 from .store import cases as case_store
 from .store import messages as msg_store
-from .store.blobs import BlobStore, sha256
+from .store import blobs
+from .store.blobs import sha256
 from .store.db import _translate, iso, savepoint, transaction, utcnow
 from .workers import Preparer
 
@@ -92,7 +93,7 @@ class PollSummary:
 
 @dataclass
 class Prepared:
-    """The CPU-only half of processing one message: no database, no files.
+    """The CPU-only half of processing one message: no database.
 
     Made in a worker process during backlogs (see `poll`), so it must pickle.
     """
@@ -103,36 +104,10 @@ class Prepared:
     extraction: Extraction | None = None  # None for robots (never needed)
     fingerprint: str = ""
     error: str | None = None  # set when parsing or extraction failed: quarantine
-    store_error: str | None = None  # writing the files failed: the store is broken, not the message
-    files_written: bool = False  # raw and attachment files already on disk (a worker wrote them)
 
 
-def prepare(data: bytes, settings: Settings, blobs: BlobStore | None = None) -> Prepared:
-    """Parse, detect robots, extract IDs and category, fingerprint. Never raises.
-
-    With `blobs` (in a worker process), the raw message and attachments are
-    written too, and attachment payloads are dropped from the result so they
-    do not travel back through the pipe. Content-addressed files make that
-    safe before the main process has decided anything: a duplicate writes
-    nothing new, and a file no row names yet is harmless.
-    """
-    prep = _prepare(data, settings)
-    if blobs is not None:
-        try:
-            blobs.put_raw(data, prep.digest)
-            if prep.parsed is not None:
-                for att in prep.parsed.attachments:
-                    att.size = len(att.payload)
-                    if att.payload and not att.skipped_reason:
-                        att.sha256 = blobs.put_attachment(att.payload, att.sha256 or None)
-                    att.payload = b""
-            prep.files_written = True
-        except StoreError as exc:
-            prep.store_error = str(exc)
-    return prep
-
-
-def _prepare(data: bytes, settings: Settings) -> Prepared:
+def prepare(data: bytes, settings: Settings) -> Prepared:
+    """Parse, detect robots, extract IDs and category, fingerprint. Never raises."""
     digest = sha256(data)
     try:
         parsed = parse_message(data, settings.limits)
@@ -149,10 +124,9 @@ def _prepare(data: bytes, settings: Settings) -> Prepared:
 class Processor:
     """Everything that does not change between messages is prepared once here."""
 
-    def __init__(self, db, settings: Settings, blobs: BlobStore, renderer, notifier: Notifier):
+    def __init__(self, db, settings: Settings, renderer, notifier: Notifier):
         self.db = db
         self.settings = settings
-        self.blobs = blobs
         self.renderer = renderer
         self.notifier = notifier
         self.own = set(settings.own_addresses)
@@ -173,10 +147,10 @@ class Processor:
             # The same bytes again (re-delivery, re-scan, crash recovery): a no-op.
             return Outcome("duplicate", reason=f"same bytes as message {seen['id']}",
                            message_row=seen["id"], duplicate_of=seen["id"], stored=False)
-        if prep.store_error:
-            raise StoreError(prep.store_error)
-        if not prep.files_written:
-            self.blobs.put_raw(raw.data, digest)
+        try:
+            blobs.put_raw(db, raw.data, digest)  # quarantined messages keep their bytes too
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, conn=db.conn) from None
         reason = prep.error
         if reason is None:
             try:
@@ -376,11 +350,8 @@ class Processor:
         for att in parsed.attachments:
             digest = None
             if att.payload and not att.skipped_reason:
-                digest = self.blobs.put_attachment(att.payload, att.sha256 or None)
-            elif att.size and not att.skipped_reason:
-                digest = att.sha256  # written by a worker
-            rows.append((digest, att.filename, att.content_type, att.size or len(att.payload),
-                         att.skipped_reason or None))
+                digest = blobs.put_attachment(self.db, att.payload, att.sha256 or None)
+            rows.append((digest, att.filename, att.content_type, len(att.payload), att.skipped_reason or None))
         msg_store.insert_attachments(self.db, message_row, rows)
 
 
@@ -414,10 +385,7 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
     MOVE costs per command, and a run that dies in between leaves
     "leftovers" that the next run marks without storing them again.
     """
-    blobs = BlobStore(settings.data_dir)
-    blobs.ensure()
-    processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
-                          notifier or default_notifier())
+    processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
     summary = PollSummary()
     preparer = Preparer(settings, prepare)
     try:
@@ -428,7 +396,6 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
                 with transaction(db):
                     for raw, prep in zip(batch, preps):
                         summary.add(processor.store(raw, prep))
-                    blobs.flush()  # every file of the batch is written before its rows commit
                     uids = [r.source.uid for r in batch if r.source.uid is not None]
                     cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
                     msg_store.set_cursor(db, source.name, cursor)
@@ -448,7 +415,6 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
                 crashpoints.hit("after_mark_done")
     finally:
         preparer.close()
-        blobs.close()
     return summary
 
 
@@ -476,17 +442,9 @@ def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
 def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier | None = None,
                 renderer=None) -> Outcome:
     """Process a single message in its own transaction (tests, replay, SMTP intake)."""
-    blobs = BlobStore(settings.data_dir)
-    blobs.ensure()
-    processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
-                          notifier or default_notifier())
-    try:
-        with transaction(db):
-            outcome = processor.process(raw)
-            blobs.flush()
-        return outcome
-    finally:
-        blobs.close()
+    processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
+    with transaction(db):
+        return processor.process(raw)
 
 
 def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | None = None,
@@ -497,20 +455,16 @@ def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | Non
         raise NotFoundError(f"no message {message_row}")
     if row["kind"] != "quarantined":
         raise InvalidActionError(f"message {message_row} is not quarantined (it is {row['kind']})")
-    blobs = BlobStore(settings.data_dir)
-    data = blobs.get_raw(row["raw_sha256"])
-    processor = Processor(db, settings, blobs, renderer or default_renderer(settings),
-                          notifier or default_notifier())
+    data = blobs.get_raw(db, row["raw_sha256"])
+    if data is None:
+        raise StoreError(f"the raw bytes of message {message_row} are missing from the store")
+    processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
     raw = RawMessage(data, Source(row["mailbox"], row["uidvalidity"], row["uid"]))
-    try:
-        with transaction(db):
-            # The quarantined row steps aside so the message can be stored as what it really is.
-            msg_store.delete_message(db, message_row)
-            outcome = processor.process(raw)
-            if outcome.kind == "quarantined":
-                raise ReplayError(f"message {message_row} failed again: {outcome.reason}")
-            msg_store.mark_replayed(db, outcome.message_row)
-            blobs.flush()
-    finally:
-        blobs.close()
+    with transaction(db):
+        # The quarantined row steps aside so the message can be stored as what it really is.
+        msg_store.delete_message(db, message_row)
+        outcome = processor.process(raw)
+        if outcome.kind == "quarantined":
+            raise ReplayError(f"message {message_row} failed again: {outcome.reason}")
+        msg_store.mark_replayed(db, outcome.message_row)
     return outcome

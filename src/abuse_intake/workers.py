@@ -39,10 +39,6 @@ def _die_with_parent() -> None:
 
 
 def _serve(conn, settings: Settings, prepare: Callable) -> None:
-    from .store.blobs import BlobStore
-
-    # Files are written here, synchronously: this process is the parallel part.
-    blobs = BlobStore(settings.data_dir, background=False)
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if os.getppid() == 1:
@@ -52,7 +48,7 @@ def _serve(conn, settings: Settings, prepare: Callable) -> None:
             chunk = conn.recv()
             if chunk is None:
                 break
-            conn.send([prepare(data, settings, blobs) for data in chunk])
+            conn.send([prepare(data, settings) for data in chunk])
     except (EOFError, OSError, KeyboardInterrupt):
         pass
     finally:

@@ -298,7 +298,6 @@ class DovecotServer:
         # The example says "none" to keep its bundled Maildir intact; a server mailbox moves.
         data["mailbox"]["done_action"] = "move"
         data["database"]["path"] = str(tmp_path / "abuse-intake.db")
-        data["storage"]["data_dir"] = str(tmp_path / "data")
         data["outgoing"]["url"] = f"dir:{tmp_path / 'sent'}"
         for dotted, value in overrides.items():
             *parents, leaf = dotted.split("__")

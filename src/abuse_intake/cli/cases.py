@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ..cases import triage
+from ..cases import evidence, triage
 from ..config import SEVERITIES
 from ..errors import NotFoundError
 from ..store import cases as case_store
 from ..store import messages as msg_store
-from ..store.blobs import BlobStore
 from .common import App, echo_json, echo_table, pass_app
 
 LIST_KEYS = ("ref", "status", "account_id", "category", "severity", "reporters", "reports",
@@ -53,18 +54,16 @@ def list_cases(app: App, status, category, severity, account, assignee, as_json)
 
 
 def case_details(app: App, ref: str) -> dict:
-    """The case, its reports and evidence paths, as one JSON-able dict."""
+    """The case and its reports, as one JSON-able dict."""
     db = app.db
     case = case_store.case_by_ref(db, ref)
     if case is None:
         raise NotFoundError(f"no case {ref}")
-    blobs = BlobStore(app.settings.data_dir)
     reports = []
     for r in case_store.reports_of_case(db, case["id"]):
         attachments = [
             {"filename": a["filename"], "content_type": a["content_type"], "size": a["size"],
-             "sha256": a["sha256"], "skipped_reason": a["skipped_reason"],
-             "path": str(blobs.attachment_path(a["sha256"])) if a["sha256"] else None}
+             "sha256": a["sha256"], "skipped_reason": a["skipped_reason"]}
             for a in msg_store.attachments_of(db, r["message_row"])
         ]
         reports.append({
@@ -72,7 +71,7 @@ def case_details(app: App, ref: str) -> dict:
             "language": r["language"], "category": r["category"], "severity": r["severity"],
             "account_ids": r["account_ids"], "matched_words": r["matched_words"], "source": r["source"],
             "subject": r["subject"], "text": r["text"], "forwarded_text": r["forwarded_text"] or "",
-            "raw_path": str(blobs.raw_path(r["raw_sha256"])), "attachments": attachments,
+            "message_row": r["message_row"], "attachments": attachments,
         })
     out = {k: case[k] for k in (*LIST_KEYS, "decision", "decision_category", "decision_severity",
                                  "decided_at", "decided_by", "decision_note", "referral")}
@@ -92,7 +91,9 @@ def case_details(app: App, ref: str) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="The case as one JSON object.")
 @pass_app
 def show_case(app: App, ref: str, as_json: bool) -> None:
-    """One case: its reports with text and evidence files.
+    """One case: its reports with text, attachments, history and audit trail.
+
+    `cases evidence` saves the emails and attachments as files.
 
     \b
     Example:
@@ -128,11 +129,43 @@ def show_case(app: App, ref: str, as_json: bool) -> None:
         if r["forwarded_text"]:
             click.echo("[forwarded message]")
             click.echo(_printable(r["forwarded_text"], keep_newlines=True).strip()[:2000])
-        click.echo(f"raw: {r['raw_path']}")
+        click.echo(f"raw email: message {r['message_row']} (abuse-intake messages raw {r['message_row']})")
         for a in r["attachments"]:
             click.echo(f"attachment: {_printable(a['filename'] or '-')} ({a['content_type']}, {a['size']} bytes)"
-                       f" -> {a['path'] or 'not stored: ' + (a['skipped_reason'] or '')}")
+                       + (f" sha256 {a['sha256'][:16]}" if a["sha256"] else f" not stored: {a['skipped_reason'] or ''}"))
+    if data["reports_detail"]:
+        click.echo(f"\nsave the evidence as files: abuse-intake cases evidence {data['ref']} --dir FOLDER")
     _echo_audit(data["audit"])
+
+
+@cases.command("evidence")
+@click.argument("ref")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write into (created owner-only if missing).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of the files written.")
+@pass_app
+def case_evidence(app: App, ref: str, folder: Path, as_json: bool) -> None:
+    """Save a case's emails (.eml, exactly as received) and attachments as files.
+
+    Names are made from the case, the report number and the content hash,
+    never from the sender's file names (those are listed beside them).
+
+    \b
+    Example:
+      abuse-intake cases evidence OB-000001 --dir ~/evidence/OB-000001
+    """
+    files = evidence.export_case(app.db, ref, folder)
+    out = [{"path": str(f.path), "kind": f.kind, "report": f.report, "message_row": f.message_row,
+            "size": f.size, "sha256": f.sha256, "filename": f.filename, "content_type": f.content_type}
+           for f in files]
+    if as_json:
+        echo_json(out)
+        return
+    for f in out:  # whole paths, one a line: a table would cut them
+        name = f" (sent as {_printable(f['filename'])})" if f["filename"] else ""
+        click.echo(f"{f['path']}  report {f['report']}, {f['kind']}, {f['size']} bytes{name}")
+    if not out:
+        click.echo(f"{ref} has no reports")
 
 
 def _echo_account_history(h: dict | None) -> None:

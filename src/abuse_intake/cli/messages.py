@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
+from ..cases.evidence import raw_message, write_file
 from ..pipeline import KINDS
 from ..store import messages as msg_store
 from .common import App, echo_json, echo_table, pass_app
@@ -39,6 +43,26 @@ def list_messages(app: App, kind: str | None, as_json: bool) -> None:
     else:
         echo_table(out, ("id", "received_at", "kind", "reporter", "subject", "case_refs", "reason"),
                    empty="no messages")
+
+
+@messages.command("raw")
+@click.argument("message_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (owner-only) instead of standard output.")
+@pass_app
+def raw(app: App, message_id: int, output: Path | None) -> None:
+    """The stored email exactly as received (the id is the one `messages list` shows).
+
+    \b
+    Example:
+      abuse-intake messages raw 42 -o message-42.eml
+    """
+    data = raw_message(app.db, message_id)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    write_file(output, data)
 
 
 COMMANDS = [messages]

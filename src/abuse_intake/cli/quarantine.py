@@ -6,7 +6,6 @@ import click
 
 from .. import pipeline
 from ..store import messages as msg_store
-from ..store.blobs import BlobStore
 from .common import App, echo_json, echo_table, pass_app
 
 
@@ -24,22 +23,21 @@ def quarantine() -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON list.")
 @pass_app
 def list_quarantine(app: App, as_json: bool) -> None:
-    """Quarantined messages with the error that stopped them and the raw file.
+    """Quarantined messages with the error that stopped them (`messages raw ID` prints one).
 
     \b
     Example:
       abuse-intake quarantine list --json
     """
-    blobs = BlobStore(app.settings.data_dir)
     rows = []
     for r in msg_store.list_messages(app.db, "quarantined"):
         full = msg_store.get_message(app.db, r["id"])
         rows.append({"id": r["id"], "received_at": r["received_at"], "from": full["from_address"],
-                     "reason": r["reason"], "raw_path": str(blobs.raw_path(full["raw_sha256"]))})
+                     "reason": r["reason"], "size": full["size"]})
     if as_json:
         echo_json(rows)
     else:
-        echo_table(rows, ("id", "received_at", "reason", "raw_path"), empty="quarantine is empty")
+        echo_table(rows, ("id", "received_at", "from", "size", "reason"), empty="quarantine is empty")
 
 
 @quarantine.command("replay")

@@ -1,115 +1,65 @@
-"""Content-addressed files under the data directory.
+"""Raw messages and attachment contents, in the database, by sha256.
 
-Raw messages live at raw/<aa>/<sha256>.eml and attachments at
-attachments/<aa>/<sha256>: the name is the hash of the content, so a
-sender's filename never becomes a path and identical content is kept once.
-Files are written to a temporary name and renamed, so a crash never leaves a
-half-written file under a final name. Writes go to a background thread (file
-creation is kernel time that overlaps with parsing); `flush()` waits for them
-and raises the first error, and callers flush before committing the rows
-that name the files.
+They are written in the same transaction as the rows that name them, so a
+commit holds everything (synchronous=FULL: a power cut cannot leave a row
+without its bytes) and one file is the whole store. A file per message cost
+more than parsing it (0.1-0.7 ms of kernel time per file created, measured
+on the benchmark VM); an insert costs ~0.08 ms. The key is the hash of the
+content: identical content is kept once, and a sender's file name is never
+a path.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
-from ..errors import StoreError
+# Above this, content goes in by incremental blob I/O in pieces: binding a
+# whole value makes SQLite copy it (and build its record) in memory first.
+LARGE = 1 << 20
+_PIECE = 1 << 20
+
+_TABLES = ("raw_messages", "attachment_contents")
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class BlobStore:
-    def __init__(self, root: Path, background: bool = True):
-        self.root = Path(root)
-        self.background = background
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: list[Future] = []
-        self._made: set[str] = set()
-        self._raw_root = str(self.root / "raw")
-        self._att_root = str(self.root / "attachments")
+def put_raw(db, data: bytes, digest: str | None = None) -> str:
+    """Keep a raw message (no-op when the same bytes are already kept); returns its sha256."""
+    return _put(db, "raw_messages", data, digest)
 
-    def ensure(self) -> None:
-        """Create the data directory owner-only, or raise a clear error."""
-        try:
-            for sub in ("", "raw", "attachments"):
-                d = self.root / sub
-                d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.root, 0o700)
-        except OSError as exc:
-            raise StoreError(f"data directory {self.root} is not usable: {exc.strerror or exc}") from None
-        if not os.access(self.root / "raw", os.W_OK) or not os.access(self.root / "attachments", os.W_OK):
-            raise StoreError(f"data directory {self.root} is not writable")
 
-    def raw_path(self, digest: str) -> Path:
-        return self.root / "raw" / digest[:2] / f"{digest}.eml"
+def put_attachment(db, data: bytes, digest: str | None = None) -> str:
+    return _put(db, "attachment_contents", data, digest)
 
-    def attachment_path(self, digest: str) -> Path:
-        return self.root / "attachments" / digest[:2] / digest
 
-    def put_raw(self, data: bytes, digest: str | None = None) -> str:
-        digest = digest or sha256(data)
-        # Plain strings on the hot path: pathlib costs more than the write here.
-        self._submit(os.path.join(self._raw_root, digest[:2]), f"{digest}.eml", data)
+def get_raw(db, digest: str) -> bytes | None:
+    return _get(db, "raw_messages", digest)
+
+
+def get_attachment(db, digest: str) -> bytes | None:
+    return _get(db, "attachment_contents", digest)
+
+
+def _put(db, table: str, data: bytes, digest: str | None) -> str:
+    assert table in _TABLES
+    digest = digest or sha256(data)
+    size = len(data)
+    if size < LARGE:
+        db.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, ?)", (digest, size, data))
         return digest
+    cur = db.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, zeroblob(?))",
+                     (digest, size, size))
+    if cur.rowcount == 1:
+        view = memoryview(data)
+        with db.conn.blobopen(table, "data", cur.lastrowid) as blob:
+            for start in range(0, size, _PIECE):
+                blob.write(view[start:start + _PIECE])
+    return digest
 
-    def put_attachment(self, data: bytes, digest: str | None = None) -> str:
-        digest = digest or sha256(data)
-        self._submit(os.path.join(self._att_root, digest[:2]), digest, data)
-        return digest
 
-    def get_raw(self, digest: str) -> bytes:
-        try:
-            return self.raw_path(digest).read_bytes()
-        except OSError as exc:
-            raise StoreError(f"raw message {digest} is missing from {self.root}: {exc.strerror}") from None
-
-    def flush(self) -> None:
-        """Wait for queued writes; raise StoreError for the first that failed."""
-        pending, self._pending = self._pending, []
-        errors = [f.exception() for f in pending]
-        for exc in errors:
-            if exc is not None:
-                raise exc
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
-
-    def _submit(self, folder: str, name: str, data: bytes) -> None:
-        if not self.background:
-            self._write(folder, name, data)
-            return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abuse-intake-blobs")
-        self._pending.append(self._executor.submit(self._write, folder, name, data))
-
-    def _write(self, folder: str, name: str, data: bytes) -> None:
-        path = os.path.join(folder, name)
-        if os.path.exists(path):
-            return  # same hash, same content
-        try:
-            if folder not in self._made:
-                os.makedirs(folder, mode=0o700, exist_ok=True)
-                self._made.add(folder)
-            tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+def _get(db, table: str, digest: str) -> bytes | None:
+    assert table in _TABLES
+    row = db.execute(f"SELECT data FROM {table} WHERE sha256 = ?", (digest,)).fetchone()
+    return None if row is None else bytes(row[0])

@@ -128,13 +128,22 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn, "ROLLBACK")
         raise
     try:
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        conn.execute("ROLLBACK")
+        _rollback(conn, "ROLLBACK")
         raise _translate(exc, conn=conn) from None
+
+
+def _rollback(conn: sqlite3.Connection, *statements: str) -> None:
+    # SQLite rolls the whole transaction back by itself after some errors
+    # (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM); a second ROLLBACK would then
+    # fail and hide the error that matters.
+    if conn.in_transaction:
+        for sql in statements:
+            conn.execute(sql)
 
 
 @contextmanager
@@ -144,7 +153,6 @@ def savepoint(conn: sqlite3.Connection, name: str = "msg") -> Iterator[None]:
     try:
         yield
     except BaseException:
-        conn.execute(f"ROLLBACK TO {name}")
-        conn.execute(f"RELEASE {name}")
+        _rollback(conn, f"ROLLBACK TO {name}", f"RELEASE {name}")
         raise
     conn.execute(f"RELEASE {name}")

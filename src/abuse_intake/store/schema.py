@@ -208,4 +208,20 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN defects TEXT;  -- JSON list, NULL when the message was clean
     """,
+    # 3: raw messages and attachment contents move from files into the database:
+    # they commit (and survive a power cut) with the rows that name them, one
+    # file to back up, and no file creation per message (measured 0.1-0.7 ms
+    # each here, more than parsing). Keyed by sha256, stored once.
+    """
+    CREATE TABLE raw_messages (
+        sha256 TEXT PRIMARY KEY,         -- = messages.raw_sha256
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL               -- the message exactly as received
+    );
+    CREATE TABLE attachment_contents (
+        sha256 TEXT PRIMARY KEY,         -- = attachments.sha256
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL               -- decoded content; export with `cases evidence`
+    );
+    """,
 ]
