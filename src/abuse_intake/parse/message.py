@@ -5,6 +5,10 @@ mail-parser and loses nothing); mail-parser is the fallback when that path
 raises, and lends its bounded Received/Date scanners. The MIME tree is
 walked once, iteratively (no recursion of ours), and every payload is
 decoded once.
+
+Large base64 bodies are cut out before the stdlib parser runs ("hollowing",
+see _hollow): it handles every line in Python and holds ~8 copies of a big
+body; those parts are decoded straight from the raw bytes instead.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import binascii
 import hashlib
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.message import Message
@@ -82,6 +87,14 @@ _ASCII_NAMES = frozenset({"us-ascii", "ascii", "unknown-8bit", "x-unknown", "unk
 
 MAX_MULTIPARTS = 200
 
+# Base64 bodies at least this long are cut out before parsing (see _hollow);
+# None switches hollowing off (the tests compare both ways).
+HOLLOW_MIN_BYTES: int | None = 2048
+_HOLLOW_CHUNK = 1 << 20  # alphabet check in slices, so a 20 MB body is never copied whole
+_B64_AND_EOL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_CTE_BASE64_LINE = re.compile(rb"content-transfer-encoding[ \t]*:[ \t]*base64[ \t]*\r?")
+_HOLLOW_TAIL = 256  # a region ending in more blank lines than this is left alone
+
 
 def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
     """Parse one raw email. Raises ParseError only when nothing usable can be made."""
@@ -90,7 +103,7 @@ def parse_message(data: bytes, limits: Limits) -> ParsedMessage:
     data = bytes(data)
     if len(data) > limits.max_message_bytes:
         raise ParseError(f"message is {len(data)} bytes, over limits.max_message_bytes ({limits.max_message_bytes})")
-    if not data.strip():
+    if not data[:4096].strip() and not data.strip():  # strip() copies: not on a 20 MB message
         raise ParseError("message is empty")
     # Real mail has a handful of multipart containers; hundreds mean an attack on the
     # parser's recursion (seconds of CPU per message), so refuse before parsing.
@@ -131,6 +144,8 @@ class _State:
         self.report_type: str | None = None
         self.saw_delivery_status = False
         self.arf: dict[str, str] | None = None
+        self.raw = b""  # the original bytes, when regions were hollowed out of them
+        self.hollow: dict[int, tuple[int, int]] = {}  # id(part) -> its base64 region in raw
 
     def defect(self, text: str) -> None:
         if len(self.defects) < MAX_DEFECTS:
@@ -139,7 +154,12 @@ class _State:
 
 def _parse_stdlib(data: bytes, limits: Limits) -> ParsedMessage:
     st = _State(limits)
-    msg = BytesParser(policy=compat32).parsebytes(_clip_mime_headers(data, st))
+    hollowed, prefix, spans = (data, "", []) if HOLLOW_MIN_BYTES is None else _hollow(data, HOLLOW_MIN_BYTES)
+    msg = BytesParser(policy=compat32).parsebytes(_clip_mime_headers(hollowed, st))
+    del hollowed
+    if spans:
+        st.raw = data
+        _unhollow(msg, prefix, spans, st)
     raw = _raw_headers(msg)
     now = datetime.now(_UTC)
 
@@ -220,6 +240,141 @@ def _clip_mime_headers(data: bytes, st: _State) -> bytes:
         pos = end
     out.append(data[pos:])
     return b"".join(out)
+
+
+def _b64_cte_hits(data: bytes):
+    """Positions of "base64"/"Base64"/"BASE64" (less the "b"), in order."""
+    lo, up = data.find(b"ase64"), data.find(b"ASE64")
+    while lo >= 0 or up >= 0:
+        if up < 0 or 0 <= lo < up:
+            yield lo
+            lo = data.find(b"ase64", lo + 5)
+        else:
+            yield up
+            up = data.find(b"ASE64", up + 5)
+
+
+def _hollow(data: bytes, min_bytes: int) -> tuple[bytes, str, list[tuple[int, int]]]:
+    """Cut large base64 bodies out of data before the stdlib parser sees them.
+
+    Returns (hollowed bytes, marker prefix, [(start, end) of each region in
+    data]). Region i is replaced by one line prefix+str(i), keeping the
+    region's own final line ending. A region is whole lines of the base64
+    alphabet only, none of them blank, starting at a line start: such lines
+    hold no "-" (no boundary), no ":" and no leading white space (no header
+    or continuation), and no blank line (header/body separator, the end of
+    a delivery-status block). The marker line has the same properties, so
+    the parser sees the same MIME structure, headers and defects; only the
+    payload text differs, and _unhollow settles that. Finding the regions
+    is a heuristic (a Content-Transfer-Encoding: base64 line, then the next
+    blank line); the safety rests only on what a region contains.
+    Every scan moves forward, so the cost stays linear in len(data).
+    """
+    n = len(data)
+    spans: list[tuple[int, int]] = []
+    pieces: list[bytes] = []
+    prefix = ""
+    pos = 0  # data[pos:] is not yet in pieces
+    resume = 0  # hits before this are in a header block or region already handled
+    nn = nrn = dd = -2  # cached next "\n\n", "\n\r\n", "\n--" (-1: none left)
+    for hit in _b64_cte_hits(data):
+        if hit < resume:
+            continue
+        lo = max(0, hit - 64)  # the header name is 25 bytes; longer lines are something else
+        ls = data.rfind(b"\n", lo, hit) + 1
+        le = data.find(b"\n", hit, hit + 64)
+        if (ls == 0 and lo > 0) or le < 0:
+            continue
+        if not _CTE_BASE64_LINE.fullmatch(data[ls:le].lower()):
+            continue
+        if nn != -1 and nn < le:
+            nn = data.find(b"\n\n", le)
+        if nrn != -1 and nrn < le:
+            nrn = data.find(b"\n\r\n", le)
+        if nn < 0 and nrn < 0:
+            break  # no blank line left: no more bodies
+        start = nn + 2 if nrn < 0 or 0 <= nn < nrn else nrn + 3
+        while start < n and data[start] in (10, 13):  # blank lines stay: the region starts at text
+            start += 1
+        resume = start
+        if dd != -1 and dd < start:
+            dd = data.find(b"\n--", start)
+        end = n if dd < 0 else dd + 1
+        if end - start < min_bytes:
+            continue
+        tail_lo = max(start, end - _HOLLOW_TAIL)
+        last = tail_lo + len(data[tail_lo:end].rstrip(b"\r\n"))  # just after the last base64 character
+        if last == tail_lo or last - start < min_bytes:
+            continue
+        if any(data[i : min(i + _HOLLOW_CHUNK, last)].translate(None, _B64_AND_EOL)
+               for i in range(start, last, _HOLLOW_CHUNK)):
+            continue
+        if data.find(b"\n\n", start, last) >= 0 or data.find(b"\r\r", start, last) >= 0 \
+                or data.find(b"\n\r", start, last) >= 0:
+            continue
+        if not prefix:  # random per call: a sender cannot write a marker of ours
+            prefix = f"AbuseIntakeHollow{secrets.token_hex(8)}x"
+        pieces += [data[pos:start], f"{prefix}{len(spans)}".encode("ascii")]
+        spans.append((start, last))
+        pos = resume = last  # the line ending after `last` stays, ending the marker line
+    if not spans:
+        return data, "", spans
+    pieces.append(data[pos:])
+    return b"".join(pieces), prefix, spans
+
+
+def _unhollow(root: Message, prefix: str, spans: list[tuple[int, int]], st: _State) -> None:
+    """After parsing the hollowed bytes: a base64 part whose payload is just one
+    marker is recorded on st.hollow (_payload_bytes decodes it from st.raw,
+    which gives what decoding the stdlib's payload would: a2b_base64 skips
+    line breaks and white space); every other text holding a marker gets the
+    region back, as the stdlib would have produced it."""
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        for attr in ("preamble", "epilogue"):
+            value = getattr(part, attr, None)
+            if isinstance(value, str) and prefix in value:
+                setattr(part, attr, _restore(value, prefix, spans, st.raw))
+        payload = _raw_payload(part)
+        if isinstance(payload, list):
+            stack.extend(p for p in payload if isinstance(p, Message))
+        elif isinstance(payload, str) and prefix in payload:
+            index = _lone_marker(payload, prefix, len(spans))
+            # message/* text is re-parsed or read as headers, not through _payload_bytes
+            if index is not None and part.get_content_maintype() != "message" and _cte(part) == "base64":
+                st.hollow[id(part)] = spans[index]
+            else:
+                part._payload = _restore(payload, prefix, spans, st.raw)  # noqa: SLF001
+
+
+def _lone_marker(text: str, prefix: str, count: int) -> int | None:
+    """The region index if text is one marker and white space, else None."""
+    text = text.strip()
+    digits = text[len(prefix):]
+    if text.startswith(prefix) and digits.isascii() and digits.isdigit() and int(digits) < count:
+        return int(digits)
+    return None
+
+
+def _restore(text: str, prefix: str, spans: list[tuple[int, int]], data: bytes) -> str:
+    """text with each marker replaced by its region (without the region's final
+    line ending, which the marker line kept)."""
+    out = []
+    pos = 0
+    while (i := text.find(prefix, pos)) >= 0:
+        j = k = i + len(prefix)
+        while k < len(text) and text[k] in "0123456789":
+            k += 1
+        out.append(text[pos:i])
+        if j < k and int(text[j:k]) < len(spans):
+            start, end = spans[int(text[j:k])]
+            out.append(data[start:end].decode("ascii"))
+        else:  # cannot happen (a marker line always ends after its digits); keep the text
+            out.append(text[i:k])
+        pos = k
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _raw_headers(msg: Message) -> dict[str, list[str]]:
@@ -313,7 +468,7 @@ def _word_bytes(encoding: str, text: str) -> bytes:
     return _b64_lenient(text.encode("ascii", "replace"))
 
 
-def _b64_lenient(data: bytes) -> bytes:
+def _b64_lenient(data: bytes | memoryview) -> bytes:
     """Base64 that tolerates junk, missing padding and a truncated tail."""
     clean = _B64_JUNK.sub(b"", data)
     if len(clean) % 4 == 1:
@@ -573,11 +728,23 @@ def _raw_payload(part: Message):
     return part._payload  # noqa: SLF001 - stable compat32 attribute (mail-parser reads it too)
 
 
+def _cte(part: Message) -> str:
+    return str(part.get("content-transfer-encoding", "")).strip().lower()
+
+
 def _payload_bytes(part: Message, st: _State) -> bytes:
     """The transfer-decoded payload. Base64 is decoded here, not by the stdlib,
     which returns the undecoded text when a truncated tail leaves a bad length."""
+    span = st.hollow.get(id(part)) if st.hollow else None
+    if span is not None:  # hollowed: decode from the raw bytes, no copy of the text
+        view = memoryview(st.raw)[span[0] : span[1]]
+        try:
+            return binascii.a2b_base64(view)
+        except binascii.Error:
+            st.defect("base64 payload truncated or malformed: decoded leniently")
+            return _b64_lenient(view)
     raw = _raw_payload(part)
-    if isinstance(raw, str) and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
+    if isinstance(raw, str) and _cte(part) == "base64":
         octets = raw.encode("ascii", "surrogateescape")
         try:
             return binascii.a2b_base64(octets)  # ignores line breaks and stray characters
