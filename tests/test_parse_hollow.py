@@ -231,13 +231,19 @@ def test_base64_in_a_delivery_status_body_and_a_feedback_report():
 
 @pytest.mark.parametrize("ctype", [b"message/delivery-status", b"message/rfc822", b"message/feedback-report"])
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
-@pytest.mark.parametrize("shape", ["blank-inside", "blank-before", "blank-after"])
+@pytest.mark.parametrize("shape", ["blank-inside", "blank-before", "blank-after", "blank-in-the-last-lines",
+                                   "short-lines-at-the-end", "uneven-lines-and-a-blank"])
 def test_blank_lines_where_the_parser_reads_headers(ctype, eol, shape):
     # In these bodies a blank line ends a header block (or a delivery-status
     # block), so regions never hold one and never start with one.
     body = b64_lines(PHOTO, eol=eol)
+    head, _, tail = body.rstrip(eol).rpartition(eol)  # the regular lines, the short last one
     body = {"blank-inside": body.replace(eol, eol + eol, 2), "blank-before": eol + eol + body,
-            "blank-after": body + eol + eol}[shape]
+            "blank-after": body + eol + eol,
+            "blank-in-the-last-lines": head + eol + tail[:2] + eol + eol + tail[2:] + eol,
+            "short-lines-at-the-end": head + eol + tail[:2] + eol + tail[2:] + eol,
+            # line breaks where a fixed width would put them, but not only there
+            "uneven-lines-and-a-blank": b"QUFB" + eol + b"QU" + eol + eol + b"QUFBQU" + eol}[shape]
     data = HEAD + b"Content-Type: " + ctype + b"\nContent-Transfer-Encoding: base64\n\n" + body
     assert_same(data, 1)
     assert_same_tree(data, 1)

@@ -90,8 +90,8 @@ MAX_MULTIPARTS = 200
 # Base64 bodies at least this long are cut out before parsing (see _hollow);
 # None switches hollowing off (the tests compare both ways).
 HOLLOW_MIN_BYTES: int | None = 2048
-_HOLLOW_CHUNK = 1 << 20  # alphabet check in slices, so a 20 MB body is never copied whole
-_B64_AND_EOL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_HOLLOW_CHUNK = 1 << 20
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _CTE_BASE64_LINE = re.compile(rb"content-transfer-encoding[ \t]*:[ \t]*base64[ \t]*\r?")
 _HOLLOW_TAIL = 256  # a region ending in more blank lines than this is left alone
 
@@ -242,18 +242,6 @@ def _clip_mime_headers(data: bytes, st: _State) -> bytes:
     return b"".join(out)
 
 
-def _b64_cte_hits(data: bytes):
-    """Positions of "base64"/"Base64"/"BASE64" (less the "b"), in order."""
-    lo, up = data.find(b"ase64"), data.find(b"ASE64")
-    while lo >= 0 or up >= 0:
-        if up < 0 or 0 <= lo < up:
-            yield lo
-            lo = data.find(b"ase64", lo + 5)
-        else:
-            yield up
-            up = data.find(b"ASE64", up + 5)
-
-
 def _hollow(data: bytes, min_bytes: int) -> tuple[bytes, str, list[tuple[int, int]]]:
     """Cut large base64 bodies out of data before the stdlib parser sees them.
 
@@ -268,32 +256,32 @@ def _hollow(data: bytes, min_bytes: int) -> tuple[bytes, str, list[tuple[int, in
     payload text differs, and _unhollow settles that. Finding the regions
     is a heuristic (a Content-Transfer-Encoding: base64 line, then the next
     blank line); the safety rests only on what a region contains.
-    Every scan moves forward, so the cost stays linear in len(data).
+    Every search starts past the previous one's result, so the cost stays
+    linear in len(data), and the bodies cut out are not searched again.
     """
     n = len(data)
     spans: list[tuple[int, int]] = []
     pieces: list[bytes] = []
     prefix = ""
     pos = 0  # data[pos:] is not yet in pieces
-    resume = 0  # hits before this are in a header block or region already handled
-    nn = nrn = dd = -2  # cached next "\n\n", "\n\r\n", "\n--" (-1: none left)
-    for hit in _b64_cte_hits(data):
-        if hit < resume:
-            continue
-        lo = max(0, hit - 64)  # the header name is 25 bytes; longer lines are something else
-        ls = data.rfind(b"\n", lo, hit) + 1
+    resume = 0  # nothing before this is looked at again
+    lo = up = dd = -2  # next "ase64", "ASE64", "\n--" at or after resume (-1: none left)
+    while True:
+        if lo != -1 and lo < resume:
+            lo = data.find(b"ase64", resume)  # "base64", "Base64"
+        if up != -1 and up < resume:
+            up = data.find(b"ASE64", resume)
+        if lo < 0 and up < 0:
+            break
+        hit = lo if up < 0 or 0 <= lo < up else up
+        resume = hit + 5
+        ls = data.rfind(b"\n", max(0, hit - 64), hit) + 1  # the header name is 25 bytes
         le = data.find(b"\n", hit, hit + 64)
-        if (ls == 0 and lo > 0) or le < 0:
+        if (ls == 0 and hit > 64) or le < 0 or not _CTE_BASE64_LINE.fullmatch(data[ls:le].lower()):
             continue
-        if not _CTE_BASE64_LINE.fullmatch(data[ls:le].lower()):
-            continue
-        if nn != -1 and nn < le:
-            nn = data.find(b"\n\n", le)
-        if nrn != -1 and nrn < le:
-            nrn = data.find(b"\n\r\n", le)
-        if nn < 0 and nrn < 0:
+        start = _blank_line_end(data, le)
+        if start < 0:
             break  # no blank line left: no more bodies
-        start = nn + 2 if nrn < 0 or 0 <= nn < nrn else nrn + 3
         while start < n and data[start] in (10, 13):  # blank lines stay: the region starts at text
             start += 1
         resume = start
@@ -304,13 +292,7 @@ def _hollow(data: bytes, min_bytes: int) -> tuple[bytes, str, list[tuple[int, in
             continue
         tail_lo = max(start, end - _HOLLOW_TAIL)
         last = tail_lo + len(data[tail_lo:end].rstrip(b"\r\n"))  # just after the last base64 character
-        if last == tail_lo or last - start < min_bytes:
-            continue
-        if any(data[i : min(i + _HOLLOW_CHUNK, last)].translate(None, _B64_AND_EOL)
-               for i in range(start, last, _HOLLOW_CHUNK)):
-            continue
-        if data.find(b"\n\n", start, last) >= 0 or data.find(b"\r\r", start, last) >= 0 \
-                or data.find(b"\n\r", start, last) >= 0:
+        if last == tail_lo or last - start < min_bytes or not _base64_lines(data, start, last):
             continue
         if not prefix:  # random per call: a sender cannot write a marker of ours
             prefix = f"AbuseIntakeHollow{secrets.token_hex(8)}x"
@@ -321,6 +303,51 @@ def _hollow(data: bytes, min_bytes: int) -> tuple[bytes, str, list[tuple[int, in
         return data, "", spans
     pieces.append(data[pos:])
     return b"".join(pieces), prefix, spans
+
+
+def _blank_line_end(data: bytes, le: int) -> int:
+    """Just after the first blank line ("\\n\\n" or "\\n\\r\\n") at or after le, or -1.
+    A header block is short: look near first, then everywhere."""
+    for hi in (le + 4096, len(data)):
+        nn = data.find(b"\n\n", le, hi)
+        nrn = data.find(b"\n\r\n", le, nn + 2 if nn >= 0 else hi)
+        if nrn >= 0:
+            return nrn + 3
+        if nn >= 0:
+            return nn + 2
+        if hi >= len(data):
+            break
+    return -1
+
+
+def _base64_lines(data: bytes, start: int, last: int) -> bool:
+    """Whether data[start:last] is lines of the base64 alphabet, none blank
+    (it starts and ends with an alphabet character)."""
+    eols = 0
+    for i in range(start, last, _HOLLOW_CHUNK):  # in slices: a 20 MB body is never copied whole
+        rest = data[i : min(i + _HOLLOW_CHUNK, last)].translate(None, _B64_ALPHABET)
+        if rest.translate(None, b"\r\n"):
+            return False
+        eols += len(rest)
+    # Fast path, the usual encoder output: every line but the last `width`
+    # long, so the line ends sit at a fixed stride and are all there is.
+    width = data.find(b"\n", start, last) - start
+    if width > 0 and data[start + width - 1] == 13:  # "\r\n"
+        width -= 1
+    elif width < 0:
+        width = data.find(b"\r", start, last) - start
+    if width > 0:
+        eol = b"\r\n" if data.startswith(b"\r\n", start + width) else data[start + width : start + width + 1]
+        stride = width + len(eol)
+        ends = [data[start + width + j : last : stride] for j in range(len(eol))]
+        if all(e.count(eol[j : j + 1]) == len(e) == len(ends[0]) for j, e in enumerate(ends)) \
+                and eols == len(eol) * len(ends[0]):
+            return True
+    if eols == 0:
+        return True
+    # Anything else: no two line-break characters in a row but "\r\n".
+    return data.find(b"\n\n", start, last) < 0 and data.find(b"\r\r", start, last) < 0 \
+        and data.find(b"\n\r", start, last) < 0
 
 
 def _unhollow(root: Message, prefix: str, spans: list[tuple[int, int]], st: _State) -> None:
