@@ -28,6 +28,7 @@ from .parse.message import parse_message
 from .parse.robots import detect_robot
 from .store import cases as case_store
 from .store import messages as msg_store
+from .marking import DoneMarker
 from .store import blobs
 from .store.blobs import sha256
 from .store.db import _translate, iso, savepoint, transaction, utcnow
@@ -391,28 +392,25 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
     try:
         with source:
             cursor = _start(db, source, summary)
-            pending_done: list[Source] = []
-            for batch, preps in preparer.ahead(source.fetch_new(cursor, limit)):
-                with transaction(db):
-                    for raw, prep in zip(batch, preps):
-                        summary.add(processor.store(raw, prep))
-                    uids = [r.source.uid for r in batch if r.source.uid is not None]
-                    cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
-                    msg_store.set_cursor(db, source.name, cursor)
-                    crashpoints.hit("before_commit")
-                crashpoints.hit("after_commit")
-                log.info("committed %d messages (%d so far), cursor at UID %s",
-                         len(batch), summary.fetched, cursor.last_uid)
-                pending_done.extend(r.source for r in batch)
-                if len(pending_done) >= settings.mailbox.mark_done_every:
-                    source.mark_done(pending_done)
-                    pending_done = []
-                    crashpoints.hit("after_mark_done")
-                if on_batch is not None:
-                    on_batch(summary)
-            if pending_done:
-                source.mark_done(pending_done)
-                crashpoints.hit("after_mark_done")
+            marker = DoneMarker(source, settings.mailbox.mark_done_every)
+            try:
+                for batch, preps in preparer.ahead(source.fetch_new(cursor, limit)):
+                    with transaction(db):
+                        for raw, prep in zip(batch, preps):
+                            summary.add(processor.store(raw, prep))
+                        uids = [r.source.uid for r in batch if r.source.uid is not None]
+                        cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
+                        msg_store.set_cursor(db, source.name, cursor)
+                        crashpoints.hit("before_commit")
+                    crashpoints.hit("after_commit")
+                    log.info("committed %d messages (%d so far), cursor at UID %s",
+                             len(batch), summary.fetched, cursor.last_uid)
+                    marker.add([r.source for r in batch])
+                    if on_batch is not None:
+                        on_batch(summary)
+                marker.finish()
+            finally:
+                marker.close()
     finally:
         preparer.close()
     return summary

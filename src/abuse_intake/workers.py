@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from typing import Callable, Iterable, Iterator
 
+from .children import die_with_parent
 from .config import Settings
 from .models import RawMessage
 
@@ -29,18 +29,8 @@ WORKER_TIMEOUT = 120  # seconds one chunk may take before the workers are given 
 MIN_PARALLEL_BATCH = 20  # smaller batches are not worth the hand-over
 
 
-def _die_with_parent() -> None:
-    """A SIGKILLed poll must not leave parsers behind (Linux PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-
-
 def _serve(conn, settings: Settings, prepare: Callable) -> None:
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    die_with_parent()
     if os.getppid() == 1:
         os._exit(0)
     try:

@@ -15,6 +15,7 @@ import imaplib
 import re
 import socket
 import ssl
+import threading
 from datetime import datetime, timezone
 from typing import Iterator
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from ..config import MailboxSettings
 from ..errors import ConfigError, MailboxError
 from ..models import RawMessage, Source
+from . import prefetch
 from .base import Cursor
 
 SEEN = b"\\Seen"
@@ -46,17 +48,22 @@ def source_name(settings: MailboxSettings) -> str:
 class ImapSource:
     """One IMAP folder as a MailSource. Use as a context manager."""
 
-    def __init__(self, settings: MailboxSettings, password: str):
+    def __init__(self, settings: MailboxSettings, password: str, *, readonly: bool = False):
         if settings.scheme not in ("imap", "imaps", "imap+starttls"):
             raise ConfigError("mailbox.url", f"not an IMAP URL: {settings.url!r}")
         if settings.done_action == "move" and _same_folder(settings.done_folder, settings.folder):
             raise ConfigError("mailbox.done_folder", "must differ from the folder that is read")
         self.settings = settings
+        self.readonly = readonly  # EXAMINE: a reader that never marks (the backlog fetcher)
         self.name = source_name(settings)
         self._password = password
         self._client: IMAPClient | None = None
         self._uidvalidity: int | None = None
         self._use_move = False  # set from CAPABILITY at connect
+        # One command at a time: the pipeline may mark done from a background
+        # thread while this thread fetches (see pipeline.DoneMarker).
+        self._lock = threading.RLock()
+        self.prefetch = True  # a backlog may be fetched by a process of its own (intake/prefetch.py)
 
     # ------------------------------------------------------------ connection
 
@@ -93,9 +100,9 @@ class ImapSource:
             raise MailboxError(f"{self._where()}: login failed: {self._reason(exc)}") from None
         with self._errors(f"open folder {s.folder!r}"):
             self._use_move = self._client.has_capability("MOVE")
-            info = self._client.select_folder(s.folder)  # read-write: marking needs it
+            info = self._client.select_folder(s.folder, readonly=self.readonly)  # marking needs read-write
             self._uidvalidity = int(info[b"UIDVALIDITY"]) if b"UIDVALIDITY" in info else None
-        if s.done_action == "move":
+        if s.done_action == "move" and not self.readonly:
             with self._errors(f"create folder {s.done_folder!r}"):
                 if not self._client.folder_exists(s.done_folder):
                     self._client.create_folder(s.done_folder)
@@ -135,19 +142,31 @@ class ImapSource:
         return [self._source(u) for u in sorted(u for u in uids if u <= cursor.last_uid)]
 
     def fetch_new(self, cursor: Cursor, limit: int | None) -> Iterator[list[RawMessage]]:
-        client = self._require()
+        uids = self.pending(cursor, limit)
+        if self.prefetch and len(uids) >= prefetch.MIN_BACKLOG:
+            yield from prefetch.batches(self, uids)
+        else:
+            yield from self.fetch_uids(uids)
+
+    def pending(self, cursor: Cursor, limit: int | None) -> list[int]:
+        """UIDs above the cursor, in order, at most `limit`."""
         if limit is not None and limit <= 0:
-            return
+            return []
         with self._errors("search"):
-            found = client.search(["UID", f"{cursor.last_uid + 1}:*"])
+            found = self._require().search(["UID", f"{cursor.last_uid + 1}:*"])
         uids = sorted(u for u in found if u > cursor.last_uid)  # N:* always returns the last one
-        if limit is not None:
-            uids = uids[:limit]
-        size = max(1, min(self.settings.batch_size, MAX_UIDS_PER_COMMAND))
+        return uids[:limit] if limit is not None else uids
+
+    def fetch_uids(self, uids: list[int]) -> Iterator[list[RawMessage]]:
+        """The messages of `uids` in batches of batch_size (an expunged UID is skipped)."""
+        size = self.batch_size()
         for i in range(0, len(uids), size):
             batch = self._fetch(uids[i:i + size])
             if batch:
                 yield batch
+
+    def batch_size(self) -> int:
+        return max(1, min(self.settings.batch_size, MAX_UIDS_PER_COMMAND))
 
     def mark_done(self, sources: list[Source]) -> None:
         s = self.settings
@@ -156,7 +175,11 @@ class ImapSource:
         uids = sorted({src.uid for src in sources if self._ours(src)})
         if not uids:
             return
-        client = self._require()
+        with self._lock:
+            self._mark(self._require(), uids)
+
+    def _mark(self, client: IMAPClient, uids: list[int]) -> None:
+        s = self.settings
         for i in range(0, len(uids), MAX_UIDS_PER_COMMAND):
             chunk = uids[i:i + MAX_UIDS_PER_COMMAND]
             if s.done_action == "flag":
@@ -178,7 +201,8 @@ class ImapSource:
 
     def _fetch(self, uids: list[int]) -> list[RawMessage]:
         with self._errors("fetch"):
-            resp = self._require().fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+            with self._lock:
+                resp = self._require().fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         out = []
         for uid in uids:
             item = resp.get(uid)
