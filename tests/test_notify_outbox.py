@@ -192,3 +192,33 @@ def test_ban_outcome_without_until(env):
     row = store.get(db, oid)
     assert "has been banned" in row["body_text"] and "human trafficking" in row["body_text"]
     assert row["in_reply_to"] is None and row["refs"] == []
+
+
+def test_clean_message_id_fast_path_cleans_as_before():
+    import re
+    import unicodedata
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from abuse_intake.notify.headers import clean_message_id
+
+    msgid = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}")
+
+    def reference(value):  # before the printable fast path
+        if not value:
+            return None
+        text = "".join(ch for ch in str(value) if unicodedata.category(ch) not in {"Cc", "Zl", "Zp"}).strip()
+        if text.startswith("<") and text.endswith(">"):
+            text = text[1:-1].strip()
+        return text if msgid.fullmatch(text) else None
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet="<>@ab.\r\n\x00\x85\u2028\t é") | st.text())
+    def check(value):
+        assert clean_message_id(value) == reference(value)
+
+    check()
+    for value in ("<abc@mail.example.com>", "<abc@mail\r\n.example.com>", " <a\u2028b@c> ", "a b@c", None):
+        assert clean_message_id(value) == reference(value)
+    assert clean_message_id("<abc@mail\r\n.example.com>") == "abc@mail.example.com"

@@ -146,3 +146,77 @@ def test_override_cannot_reach_python_internals(tmp_path):
 def test_unknown_kind_is_an_error(renderer):
     with pytest.raises(TemplateError):
         renderer.render("newsletter", "en")
+
+
+# -- the fast paths (bench/store_cost.py): same output as stock jinja2 -----------
+
+def _stock(renderer):
+    """The same renderer on stock jinja2 environments (ChainMap globals), no template cache."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    def stock(env):
+        return SandboxedEnvironment(loader=env.loader, undefined=env.undefined, trim_blocks=env.trim_blocks,
+                                    lstrip_blocks=env.lstrip_blocks, keep_trailing_newline=env.keep_trailing_newline,
+                                    autoescape=env.autoescape, auto_reload=False)
+
+    renderer._text_env, renderer._html_env = stock(renderer._text_env), stock(renderer._html_env)
+    renderer._render = lambda env, name, context: env.get_template(name).render(context)
+    return renderer
+
+
+def test_cached_templates_render_what_stock_jinja_renders(tmp_path):
+    settings = settings_for(tmp_path)
+    fast, slow = Renderer(settings), _stock(Renderer(settings))
+    names = [("Dewi", "Akun penipu"), ("", ""), ("<b>Ana</b> & co", "Re: [OB-000123] {{ config }}\r\nBcc: x")]
+    # Interleaved kinds and languages: a cache keyed too loosely would hand one the other's template.
+    for name, subject in names:
+        for lang in ("id", "en", "fr"):
+            for kind in reversed(KINDS):
+                v = _vars(kind) | {"reporter_name": name, "subject": subject}
+                if kind == "needs_info":
+                    v["cases"] = [{"ref": "OB-000123", "account_id": None}]
+                assert fast.render(kind, lang, **v) == slow.render(kind, lang, **v), (kind, lang)
+
+
+def test_templates_still_see_jinja_globals(tmp_path):
+    override = tmp_path / "mine"
+    (override / "en").mkdir(parents=True)
+    (override / "en" / "ack.txt.j2").write_text(
+        "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}"
+        "{{ ns.n }} {{ dict(a=1)['a'] }} {% set c = cycler('x', 'y') %}{{ c.next() }}{{ c.next() }} {{ case_refs[0] }}")
+    settings = settings_for(tmp_path, templates={"dir": str(override)})
+    out = Renderer(settings).render("ack", "en", **_vars("ack"))
+    assert out.text == "6 1 xy OB-000123"
+    assert out == _stock(Renderer(settings)).render("ack", "en", **_vars("ack"))
+
+
+def _clean_text_reference(value, max_len=200):
+    """clean_text before its printable fast path."""
+    import re
+    import unicodedata
+
+    if not value:
+        return ""
+    chars = [" " if unicodedata.category(ch) in {"Cc", "Zl", "Zp"} else ch for ch in str(value)]
+    text = re.sub(r"\s+", " ", "".join(chars)).strip()
+    if len(text) > max_len:
+        text = text[: max_len - 1].rstrip() + "…"
+    return text
+
+
+def test_clean_text_fast_path_cleans_as_before():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from abuse_intake.notify.headers import clean_text
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet=st.characters(codec=None)) | st.text(alphabet="ab \t\r\n\x00\x1b\x7f\x85\u2028\u2029\u00a0\u200b\u3000é"),
+           st.integers(min_value=1, max_value=40))
+    def check(value, max_len):
+        assert clean_text(value, max_len) == _clean_text_reference(value, max_len)
+
+    check()
+    for value in ("Laporan\r\nBcc: evil@x", "a\u2028b\u2029c\x85d", "tab\there", "  lots   of   space  ", None, ""):
+        assert clean_text(value) == _clean_text_reference(value)
+    assert "\n" not in clean_text("a\nb") and clean_text("a\u2028b") == "a b"

@@ -99,3 +99,126 @@ def test_contents_roll_back_with_the_rows_that_name_them(tmp_path):
             blobs.put_raw(db, b"y" * (blobs.LARGE + 1))
             raise RuntimeError("the batch fails")
     assert db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == 0
+
+
+# -- the per-message hot path (bench/store_cost.py) ----------------------------
+
+def _plain_create(db, prefix, account_id):
+    """How create_case used to do it: let SQLite pick the id, then set the ref from it."""
+    cur = db.execute("INSERT INTO cases (ref, account_id, status, category, severity, severity_rank, opened_at, "
+                     "updated_at) VALUES (?, ?, 'open', 'other', 'low', 1, 't', 't')", (f"tmp-{account_id}", account_id))
+    db.execute("UPDATE cases SET ref = ? WHERE id = ?", (f"{prefix}-{cur.lastrowid:06d}", cur.lastrowid))
+    return cur.lastrowid
+
+
+def test_create_case_takes_the_id_sqlite_would_and_its_ref_in_one_insert(tmp_path):
+    from abuse_intake.store import cases as case_store
+
+    db = store_db.open_db(tmp_path / "c.db")
+    twin = store_db.open_db(tmp_path / "twin.db")  # the same history, ids chosen by SQLite itself
+    with store_db.transaction(db), store_db.transaction(twin):
+        made = [case_store.create_case(db, prefix="OB", account_id=f"acct{i}", category="other",
+                                       severity="low", at="2026-01-01T00:00:00Z") for i in range(3)]
+        assert [_plain_create(twin, "OB", f"acct{i}") for i in range(3)] == [c["id"] for c in made] == [1, 2, 3]
+        # A gap and a deleted top row: the next id is still the largest + 1, like SQLite's own choice.
+        for d in (db, twin):
+            d.execute("INSERT INTO cases (id, ref, status, category, severity, severity_rank, opened_at, updated_at)"
+                      " VALUES (1000, 'X-1000', 'decided', 'other', 'low', 1, 't', 't')")
+            d.execute("INSERT INTO cases (id, ref, status, category, severity, severity_rank, opened_at, updated_at)"
+                      " VALUES (1234567, 'X-big', 'decided', 'other', 'low', 1, 't', 't')")
+            d.execute("DELETE FROM cases WHERE id = 1234567")
+        big = case_store.create_case(db, prefix="AB-X", account_id=None, category="prostitution",
+                                     severity="high", at="2026-01-02T00:00:00Z")
+        assert big["id"] == _plain_create(twin, "AB-X", "twin") == 1001
+    assert big == {"id": 1001, "ref": "AB-X-001001", "account_id": None, "status": "needs_info"}
+    rows = db.execute("SELECT id, ref, account_id, status, category, severity, severity_rank, opened_at, updated_at, "
+                      "reporters, reports FROM cases ORDER BY id").fetchall()
+    assert rows[0] == (1, "OB-000001", "acct0", "open", "other", "low", 1, "2026-01-01T00:00:00Z",
+                       "2026-01-01T00:00:00Z", 0, 0)
+    assert rows[-1] == (1001, "AB-X-001001", None, "needs_info", "prostitution", "high", 3, "2026-01-02T00:00:00Z",
+                        "2026-01-02T00:00:00Z", 0, 0)
+    assert [r[1] for r in rows] == [r[0] for r in twin.execute("SELECT ref FROM cases ORDER BY id")]
+    assert case_store.case_by_ref(db, "ab-x-001001")["id"] == 1001
+    # A seven-digit id keeps all its digits, as f"{id:06d}" does.
+    with store_db.transaction(db):
+        db.execute("INSERT INTO cases (id, ref, status, category, severity, severity_rank, opened_at, updated_at)"
+                   " VALUES (9999999, 'X-9', 'decided', 'other', 'low', 1, 't', 't')")
+        assert case_store.create_case(db, prefix="OB", account_id="z", category="other", severity="low",
+                                      at="t")["ref"] == "OB-10000000"
+
+
+def test_create_case_still_refuses_a_second_open_case_for_an_account(tmp_path):
+    from abuse_intake.store import cases as case_store
+
+    db = store_db.open_db(tmp_path / "c.db")
+    case_store.create_case(db, prefix="OB", account_id="dewi", category="other", severity="low", at="t")
+    with pytest.raises(sqlite3.IntegrityError):
+        case_store.create_case(db, prefix="OB", account_id="dewi", category="other", severity="low", at="t")
+    assert db.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 1
+
+
+def test_create_case_reads_no_child_table(tmp_path):
+    # INSERT ... SELECT would make SQLite scan sanctions and outbox_cases (no case_id index)
+    # on every new case: a cost that grows with the store.
+    from abuse_intake.store.cases import CREATE_CASE_SQL
+
+    db = store_db.open_db(tmp_path / "c.db")
+    plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + CREATE_CASE_SQL, ("OB",) + (None,) * 7)]
+    assert plan and not [step for step in plan if step.startswith("SCAN")], plan
+
+
+def test_json_list_writes_what_json_dumps_writes():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from abuse_intake.store.messages import json_list
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text()), st.booleans())
+    def check(values, ascii_only):
+        assert json_list(values, ensure_ascii=ascii_only) == json.dumps(values, ensure_ascii=ascii_only)
+
+    check()
+    for odd in ([], ["a\"b\\c\n\x00\u2028é😀\ud800"], [1, None, "x"], ("a", "b"), [["a"]]):
+        for ascii_only in (True, False):
+            assert json_list(odd, ensure_ascii=ascii_only) == json.dumps(odd, ensure_ascii=ascii_only)
+
+
+def test_now_iso_is_iso_of_now():
+    from abuse_intake.store.messages import now_iso
+
+    for _ in range(3):
+        before = store_db.iso()
+        got = now_iso()
+        after = store_db.iso()
+        assert got in (before, after)
+
+
+def test_message_and_report_rows_read_back_as_written(tmp_path):
+    import json
+
+    from abuse_intake.store import messages as msg_store
+
+    db = store_db.open_db(tmp_path / "m.db")
+    row = {"raw_sha256": "a" * 64, "size": 10, "mailbox": "m", "uidvalidity": 7, "uid": 3, "kind": "report",
+           "reason": "", "received_at": "2026-01-01T00:00:00Z", "message_id": "x@y", "from_address": "ana@x.id",
+           "from_name": "Ana", "subject": "S", "text": "T", "forwarded_text": "", "reporter": "ana@x.id",
+           "language": "id", "stored_at": "2026-01-01T00:00:05Z"}
+    with store_db.transaction(db):
+        first = msg_store.insert_message(db, row)
+        second = msg_store.insert_message(db, {**row, "raw_sha256": "b" * 64, "stored_at": None})
+        msg_store.insert_report(db, message_row=first, reporter="ana@x.id", received_at=row["received_at"],
+                                language="id", category="other", severity="low", account_ids=["dewi", "bang"],
+                                matched_words=["pelecehan", "ñ"], fingerprint="fp", source="email")
+    got = msg_store.get_message(db, first)
+    assert {k: got[k] for k in row} == row and got["duplicate_of"] is None and got["defects"] is None
+    assert msg_store.get_message(db, second)["stored_at"]  # filled in when not given
+    assert msg_store.by_raw_hash(db, "b" * 64) == {"id": second, "kind": "report", "message_id": "x@y"}
+    assert msg_store.by_raw_hash(db, "c" * 64) is None
+    assert msg_store.by_message_id(db, "x@y") == {"id": first, "kind": "report", "reporter": "ana@x.id",
+                                                   "language": "id"}
+    assert msg_store.by_message_id(db, "nope@y") is None
+    report = db.execute("SELECT account_ids, matched_words FROM reports").fetchone()
+    assert report == (json.dumps(["dewi", "bang"]), json.dumps(["pelecehan", "ñ"], ensure_ascii=False))

@@ -32,8 +32,12 @@ def clean_text(value: str | None, max_len: int = SUBJECT_MAX) -> str:
     whitespace collapse to one, and the result is cut to max_len characters."""
     if not value:
         return ""
-    chars = [" " if unicodedata.category(ch) in _BREAKING else ch for ch in str(value)]
-    text = _SPACES.sub(" ", "".join(chars)).strip()
+    text = str(value)
+    # isprintable() is False for every Cc, Zl and Zp character, so a printable
+    # value (nearly all of them) skips the per-character look-up.
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(ch) in _BREAKING else ch for ch in text)
+    text = _SPACES.sub(" ", text).strip()
     if len(text) > max_len:
         text = text[: max_len - 1].rstrip() + "…"
     return text
@@ -53,7 +57,10 @@ def clean_message_id(value: str | None) -> str | None:
     """A Message-ID without its angle brackets, or None if it is not one."""
     if not value:
         return None
-    text = "".join(ch for ch in str(value) if unicodedata.category(ch) not in _BREAKING).strip()
+    text = str(value)
+    if not text.isprintable():  # see clean_text
+        text = "".join(ch for ch in text if unicodedata.category(ch) not in _BREAKING)
+    text = text.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
     return text if _MSGID.fullmatch(text) else None

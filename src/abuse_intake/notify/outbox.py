@@ -20,6 +20,7 @@ from .. import crashpoints
 from ..config import Settings
 from ..errors import DeliveryError, InvalidActionError, NotFoundError
 from ..store import outbox as store
+from ..store.messages import now_iso
 from ..store.db import iso, parse_iso, transaction, utcnow
 from . import smtp
 from .headers import clean_message_id, plain_address
@@ -166,7 +167,7 @@ def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs,
         db, kind=kind, recipient=rcpt, language=lang, subject=rendered.subject, body_text=rendered.text,
         body_html=rendered.html, message_id=f"{secrets.token_hex(16)}@{settings.message_id_domain}",
         in_reply_to=parent, refs=refs, case_refs=case_refs, dedupe_key=dedupe_key,
-        source_message=source_message, created_at=iso())
+        source_message=source_message, created_at=now_iso())
 
 
 # -- delivery ----------------------------------------------------------------

@@ -133,6 +133,19 @@ def function_labels(names, language: str) -> list[str]:
     return [table.get(n, str(n).replace("_", " ")) for n in names or ()]
 
 
+class _Environment(SandboxedEnvironment):
+    """Template globals as one plain dict instead of jinja2's ChainMap.
+
+    Every render copies the globals into a new context and sets up its key set;
+    iterating a ChainMap for that cost ~11 us per template (a third of a short
+    template's render). The environment's globals never change after the
+    Renderer is built, so a snapshot sees exactly what the ChainMap would.
+    """
+
+    def make_globals(self, d):
+        return {**self.globals, **(d or {})}
+
+
 def shipped_templates_dir() -> Path:
     return Path(str(resources.files("abuse_intake.templates")))
 
@@ -150,8 +163,11 @@ class Renderer:
         loader = jinja2.ChoiceLoader(loaders)
         common = dict(loader=loader, undefined=jinja2.StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-        self._text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, **common)
-        self._html_env = SandboxedEnvironment(
+        # (environment, name) -> Template: with auto_reload off jinja2 never reloads
+        # one either, and its own cache lookup costs more than this dict's.
+        self._templates: dict[tuple[int, str], jinja2.Template] = {}
+        self._text_env = _Environment(autoescape=False, keep_trailing_newline=True, **common)
+        self._html_env = _Environment(
             autoescape=jinja2.select_autoescape(enabled_extensions=HTML_EXTENSIONS,
                                                 default_for_string=True, default=False),
             keep_trailing_newline=True, **common)
@@ -204,10 +220,13 @@ class Renderer:
                              functions=["messaging"], until="2000-01-01") if kind in OUTCOME_KINDS else {}
                 self.render(kind, lang, **sample, **extra)
 
-    @staticmethod
-    def _render(env: jinja2.Environment, name: str, context: dict) -> str:
+    def _render(self, env: jinja2.Environment, name: str, context: dict) -> str:
         try:
-            return env.get_template(name).render(context)
+            key = (id(env), name)
+            template = self._templates.get(key)
+            if template is None:
+                template = self._templates[key] = env.get_template(name)
+            return template.render(context)
         except jinja2.TemplateNotFound:
             raise TemplateError(f"template {name} not found") from None
         except jinja2.TemplateSyntaxError as exc:

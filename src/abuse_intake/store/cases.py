@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 from ..config import SEVERITY_RANK
 from .db import iso
@@ -14,35 +13,44 @@ CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "re
 
 
 def open_case_for(db, account_id: str) -> dict | None:
-    return _one(db, "SELECT id, ref, account_id, status, severity_rank FROM cases "
-                    "WHERE account_id = ? AND status = 'open'", (account_id,))
+    row = db.conn.execute("SELECT id, ref, account_id, status, severity_rank FROM cases "
+                          "WHERE account_id = ? AND status = 'open'", (account_id,)).fetchone()
+    return None if row is None else dict(zip(("id", "ref", "account_id", "status", "severity_rank"), row))
+
+
+# The ref is derived from the row id. The id is given explicitly as the one
+# SQLite would pick (largest rowid + 1; the caller holds the write lock), so
+# the row goes in once with its final ref instead of an insert and an update.
+# A single-row VALUES on purpose: INSERT ... SELECT counts as a multi-row write,
+# for which SQLite scans every child table of cases (sanctions, outbox_cases:
+# no index on case_id) for rows the new id might satisfy.
+_NEXT_ID = "(SELECT IFNULL(MAX(id), 0) + 1 FROM cases)"
+CREATE_CASE_SQL = (
+    "INSERT INTO cases (id, ref, account_id, status, category, severity, severity_rank, opened_at, updated_at) "
+    f"VALUES ({_NEXT_ID}, ? || '-' || printf('%06d', {_NEXT_ID}), ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def create_case(db, *, prefix: str, account_id: str | None, category: str, severity: str, at: str) -> dict:
     status = "open" if account_id else "needs_info"
-    # The ref is derived from the row id, which exists only after the insert.
-    cur = db.execute(
-        "INSERT INTO cases (ref, account_id, status, category, severity, severity_rank, opened_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?)",
-        (f"tmp-{uuid.uuid4().hex}", account_id, status, category, severity, SEVERITY_RANK[severity], at, at),
-    )
-    case_id = cur.lastrowid
-    ref = f"{prefix}-{case_id:06d}"
-    db.execute("UPDATE cases SET ref = ? WHERE id = ?", (ref, case_id))
-    return {"id": case_id, "ref": ref, "account_id": account_id, "status": status}
+    case_id = db.conn.execute(
+        CREATE_CASE_SQL, (prefix, account_id, status, category, severity, SEVERITY_RANK[severity], at, at),
+    ).lastrowid
+    return {"id": case_id, "ref": f"{prefix}-{case_id:06d}", "account_id": account_id, "status": status}
 
 
 def link_report(db, *, case_id: int, report_id: int, reporter: str | None, language: str | None,
                 reporter_message_id: str | None, category: str, severity: str, at: str) -> None:
     """Attach a report to a case and refresh the case's summary columns."""
-    db.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) VALUES (?,?,?)",
-               (case_id, report_id, at))
+    conn = db.conn
+    conn.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) VALUES (?,?,?)",
+                 (case_id, report_id, at))
     if reporter:
-        db.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
-                   "VALUES (?,?,?,?,?)", (case_id, reporter, language, reporter_message_id, at))
+        conn.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
+                     "VALUES (?,?,?,?,?)", (case_id, reporter, language, reporter_message_id, at))
     rank = SEVERITY_RANK[severity]
     # The most severe report sets the case's category and severity.
-    db.execute(
+    conn.execute(
         "UPDATE cases SET "
         " category = CASE WHEN ? > severity_rank THEN ? ELSE category END,"
         " severity = CASE WHEN ? > severity_rank THEN ? ELSE severity END,"
@@ -64,8 +72,8 @@ def case_by_id(db, case_id: int) -> dict | None:
 
 
 def is_case_reporter(db, case_id: int, reporter: str) -> bool:
-    return _one(db, "SELECT 1 AS x FROM case_reporters WHERE case_id = ? AND reporter = ?",
-                (case_id, reporter)) is not None
+    return db.conn.execute("SELECT 1 FROM case_reporters WHERE case_id = ? AND reporter = ?",
+                           (case_id, reporter)).fetchone() is not None
 
 
 def cases_by_refs(db, refs: list[str]) -> list[dict]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from .messages import json_list
+
 STATUSES = ("pending", "held", "sent", "failed")
 LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "status", "attempts",
                 "message_id", "created_at", "sent_at", "next_attempt_at", "last_error")
@@ -34,12 +36,12 @@ def insert_email(db, *, kind: str, recipient: str, language: str, subject: str, 
                  case_refs: list[str], dedupe_key: str, source_message: int | None,
                  created_at: str) -> int | None:
     """Queue one email as pending; None if its dedupe_key is already queued."""
-    cur = db.execute(
+    cur = db.conn.execute(
         "INSERT INTO outbox (kind, recipient, language, subject, body_text, body_html, message_id, "
         "in_reply_to, refs, case_refs, dedupe_key, source_message, status, created_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?) ON CONFLICT(dedupe_key) DO NOTHING",
         (kind, recipient, language, subject, body_text, body_html, message_id, in_reply_to,
-         json.dumps(refs), json.dumps(case_refs), dedupe_key, source_message, created_at))
+         json_list(refs), json_list(case_refs), dedupe_key, source_message, created_at))
     return cur.lastrowid if cur.rowcount == 1 else None
 
 
@@ -54,7 +56,7 @@ def cases_already_told(db, kinds: Iterable[str], recipient: str, case_ids: list[
     kinds = list(kinds)
     if not case_ids or not kinds:
         return set()
-    rows = db.execute(
+    rows = db.conn.execute(
         f"SELECT case_id FROM outbox_cases WHERE recipient = ? AND kind IN ({_marks(kinds)}) "
         f"AND case_id IN ({_marks(case_ids)})", (recipient, *kinds, *case_ids)).fetchall()
     return {r[0] for r in rows}
