@@ -222,3 +222,41 @@ def test_message_and_report_rows_read_back_as_written(tmp_path):
     assert msg_store.by_message_id(db, "nope@y") is None
     report = db.execute("SELECT account_ids, matched_words FROM reports").fetchone()
     assert report == (json.dumps(["dewi", "bang"]), json.dumps(["pelecehan", "ñ"], ensure_ascii=False))
+
+
+def test_open_case_with_report_stores_what_create_case_then_link_report_store(tmp_path):
+    from abuse_intake.store import cases as case_store
+    from abuse_intake.store import messages as msg_store
+
+    def history(db, combined):
+        with store_db.transaction(db):
+            for i, (account, reporter, severity) in enumerate([("dewi", "ana@x.id", "high"), (None, None, "low"),
+                                                               ("bang", "budi@x.id", "critical"), (None, "c@x.id", "medium")]):
+                at = f"2026-01-0{i + 1}T00:00:00Z"
+                row = msg_store.insert_message(db, {"raw_sha256": f"{i}" * 64, "size": 1, "mailbox": "m",
+                                                    "kind": "report", "received_at": at, "stored_at": at})
+                report = msg_store.insert_report(db, message_row=row, reporter=reporter, received_at=at, language="id",
+                                                 category="other", severity=severity, account_ids=[],
+                                                 matched_words=[], fingerprint="", source="email")
+                link = dict(reporter=reporter, language="id", reporter_message_id=f"m{i}@x",
+                            category="other", severity=severity, at=at)
+                if combined:
+                    case = case_store.open_case_with_report(db, prefix="OB", account_id=account, report_id=report,
+                                                            **link)
+                else:
+                    case = case_store.create_case(db, prefix="OB", account_id=account, category="other",
+                                                  severity=severity, at=at)
+                    case_store.link_report(db, case_id=case["id"], report_id=report, **link)
+                yield case
+                # A later report on the same case goes through link_report either way.
+                if account == "dewi":
+                    case_store.link_report(db, case_id=case["id"], report_id=report, **link | {"reporter": "z@x.id"})
+
+    def dump(db):
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                for t in ("cases", "case_reports", "case_reporters")}
+
+    old, new = store_db.open_db(tmp_path / "old.db"), store_db.open_db(tmp_path / "new.db")
+    assert list(history(old, False)) == list(history(new, True))
+    assert dump(old) == dump(new)
+    assert [r[7:9] for r in dump(new)["cases"]] == [(2, 1), (0, 1), (1, 1), (1, 1)]  # reporters, reports

@@ -25,10 +25,12 @@ def open_case_for(db, account_id: str) -> dict | None:
 # for which SQLite scans every child table of cases (sanctions, outbox_cases:
 # no index on case_id) for rows the new id might satisfy.
 _NEXT_ID = "(SELECT IFNULL(MAX(id), 0) + 1 FROM cases)"
-CREATE_CASE_SQL = (
-    "INSERT INTO cases (id, ref, account_id, status, category, severity, severity_rank, opened_at, updated_at) "
-    f"VALUES ({_NEXT_ID}, ? || '-' || printf('%06d', {_NEXT_ID}), ?, ?, ?, ?, ?, ?, ?)"
+_CASE_INSERT = (
+    "INSERT INTO cases (id, ref, account_id, status, category, severity, severity_rank, opened_at, updated_at{}) "
+    f"VALUES ({_NEXT_ID}, ? || '-' || printf('%06d', {_NEXT_ID}), ?, ?, ?, ?, ?, ?, ?{{}})"
 )
+CREATE_CASE_SQL = _CASE_INSERT.format("", "")
+CREATE_LINKED_CASE_SQL = _CASE_INSERT.format(", reports, reporters", ", 1, ?")
 
 
 def create_case(db, *, prefix: str, account_id: str | None, category: str, severity: str, at: str) -> dict:
@@ -36,6 +38,26 @@ def create_case(db, *, prefix: str, account_id: str | None, category: str, sever
     case_id = db.conn.execute(
         CREATE_CASE_SQL, (prefix, account_id, status, category, severity, SEVERITY_RANK[severity], at, at),
     ).lastrowid
+    return {"id": case_id, "ref": f"{prefix}-{case_id:06d}", "account_id": account_id, "status": status}
+
+
+def open_case_with_report(db, *, prefix: str, account_id: str | None, report_id: int, reporter: str | None,
+                          language: str | None, reporter_message_id: str | None, category: str, severity: str,
+                          at: str) -> dict:
+    """create_case + link_report of its first report, without link_report's UPDATE:
+    a new case's summary after its first report is known (counts 1 and 0/1, the
+    report's own category, severity and time), so it is inserted that way."""
+    status = "open" if account_id else "needs_info"
+    conn = db.conn
+    case_id = conn.execute(
+        CREATE_LINKED_CASE_SQL,
+        (prefix, account_id, status, category, severity, SEVERITY_RANK[severity], at, at, 1 if reporter else 0),
+    ).lastrowid
+    conn.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) VALUES (?,?,?)",
+                 (case_id, report_id, at))
+    if reporter:
+        conn.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
+                     "VALUES (?,?,?,?,?)", (case_id, reporter, language, reporter_message_id, at))
     return {"id": case_id, "ref": f"{prefix}-{case_id:06d}", "account_id": account_id, "status": status}
 
 
