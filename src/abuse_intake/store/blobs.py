@@ -47,9 +47,9 @@ def _put(db, table: str, data: bytes, digest: str | None) -> str:
     digest = digest or sha256(data)
     size = len(data)
     if size < LARGE:
-        db.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, ?)", (digest, size, data))
+        db.conn.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, ?)", (digest, size, data))
         return digest
-    cur = db.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, zeroblob(?))",
+    cur = db.conn.execute(f"INSERT OR IGNORE INTO {table} (sha256, size, data) VALUES (?, ?, zeroblob(?))",
                      (digest, size, size))
     if cur.rowcount == 1:
         view = memoryview(data)
@@ -61,5 +61,5 @@ def _put(db, table: str, data: bytes, digest: str | None) -> str:
 
 def _get(db, table: str, digest: str) -> bytes | None:
     assert table in _TABLES
-    row = db.execute(f"SELECT data FROM {table} WHERE sha256 = ?", (digest,)).fetchone()
+    row = db.conn.execute(f"SELECT data FROM {table} WHERE sha256 = ?", (digest,)).fetchone()
     return None if row is None else bytes(row[0])
