@@ -112,6 +112,7 @@ def parse_floor(messages: list[bytes]) -> float:
 
 def fetch_floor(server: Dovecot, expect: int) -> tuple[float, int]:
     client = server.client()
+    client._imap.debug = 0  # as intake/imap.py sets it: the floor is imapclient at its best
     try:
         client.select_folder("INBOX", readonly=True)
         t0 = time.perf_counter()

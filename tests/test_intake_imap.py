@@ -81,6 +81,21 @@ def test_fetch_new_batches_in_uid_order_with_identical_bytes_and_leaves_them_uns
     assert all(b"\\Seen" not in f for f in flags.values()), flags
 
 
+def test_message_content_never_reaches_a_log_record_even_at_debug(dovecot, caplog):
+    """imapclient turns imaplib's protocol tracing on for its logger; with it, every
+    fetched message was formatted into a debug line (costly, and reporters' words
+    in logs). The fetch must run with that tracing off."""
+    import logging
+    marker = "RAHASIA-PELAPOR-7731"
+    dovecot.append_many([message(1, extra=f"{marker}\r\n".encode())])
+    with caplog.at_level(logging.DEBUG):
+        with source(dovecot) as src:
+            [[got]] = fetch_all(src, Cursor(src.uidvalidity(), 0))
+    assert marker.encode() in got.data
+    assert caplog.records, "debug logging was on"
+    assert not [r for r in caplog.records if marker in r.getMessage()]
+
+
 def test_received_at_is_the_internaldate_in_utc(dovecot):
     when = datetime(2024, 6, 3, 17, 30, 5, tzinfo=timezone(timedelta(hours=7)))
     dovecot.append(message(1), when=when)
