@@ -260,3 +260,23 @@ def test_open_case_with_report_stores_what_create_case_then_link_report_store(tm
     assert list(history(old, False)) == list(history(new, True))
     assert dump(old) == dump(new)
     assert [r[7:9] for r in dump(new)["cases"]] == [(2, 1), (0, 1), (1, 1), (1, 1)]  # reporters, reports
+
+
+def test_the_checkpointer_copies_the_wal_while_commits_go_on_and_hands_back(tmp_path):
+    """During a poll the WAL is checkpointed from a thread of its own (not inside
+    COMMIT); afterwards SQLite's automatic checkpoint is back as it was."""
+    path = tmp_path / "c.db"
+    db = store_db.open_db(path)
+    before = path.stat().st_size
+    checkpointer = store_db.Checkpointer(db)
+    for i in range(3 * store_db.Checkpointer.EVERY):
+        with store_db.transaction(db):
+            blobs.put_raw(db, bytes([i]) * 200_000)
+        checkpointer.committed()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # not inside our COMMITs
+    checkpointer.close()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    # Only a checkpoint writes pages into the database file itself.
+    assert path.stat().st_size > before + 10 * 200_000
+    assert db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == 3 * store_db.Checkpointer.EVERY
+    checkpointer.close()  # twice is harmless

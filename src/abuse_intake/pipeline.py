@@ -31,7 +31,7 @@ from .store import messages as msg_store
 from .marking import DoneMarker
 from .store import blobs
 from .store.blobs import sha256
-from .store.db import _translate, iso, savepoint, transaction, utcnow
+from .store.db import Checkpointer, _translate, iso, savepoint, transaction, utcnow
 from .workers import Preparer
 
 log = logging.getLogger(__name__)
@@ -398,6 +398,7 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
         with source:
             cursor = _start(db, source, summary)
             marker = DoneMarker(source, settings.mailbox.mark_done_every)
+            checkpointer = Checkpointer(db)
             try:
                 for batch, preps in preparer.ahead(source.fetch_new(cursor, limit)):
                     with transaction(db):
@@ -408,6 +409,7 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
                         msg_store.set_cursor(db, source.name, cursor)
                         crashpoints.hit("before_commit")
                     crashpoints.hit("after_commit")
+                    checkpointer.committed()
                     log.info("committed %d messages (%d so far), cursor at UID %s",
                              len(batch), summary.fetched, cursor.last_uid)
                     marker.add([r.source for r in batch])
@@ -415,6 +417,7 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
                         on_batch(summary)
                 marker.finish()
             finally:
+                checkpointer.close()
                 marker.close()
     finally:
         preparer.close()
