@@ -125,6 +125,9 @@ def test_server_gone_mid_backlog_raises_and_the_next_run_catches_up(dovecot, tmp
 
 
 def test_a_dead_fetcher_costs_time_never_a_message(dovecot, tmp_path, mails):
+    # ~60 KB each: far more than the pipe and the read-ahead hold, so the fetcher
+    # is still at work when the first batch is committed.
+    mails = [m.replace(b"\r\n\r\n", b"\r\n\r\n" + _FILLER.encode() * 9, 1) for m in mails]
     dovecot.append_many(mails)
     settings = config.load(_conf(dovecot, tmp_path))
     db = open_db(settings.database_path)

@@ -19,7 +19,7 @@ import logging
 import os
 from typing import Callable, Iterable, Iterator
 
-from .children import die_with_parent
+from .children import die_with_parent, one_way_pipe
 from .config import Settings
 from .models import RawMessage
 
@@ -29,20 +29,40 @@ WORKER_TIMEOUT = 120  # seconds one chunk may take before the workers are given 
 MIN_PARALLEL_BATCH = 20  # smaller batches are not worth the hand-over
 
 
-def _serve(conn, settings: Settings, prepare: Callable) -> None:
+def _serve(inbox, outbox, settings: Settings, prepare: Callable) -> None:
     die_with_parent()
     if os.getppid() == 1:
         os._exit(0)
     try:
         while True:
-            chunk = conn.recv()
+            chunk = inbox.recv()
             if chunk is None:
                 break
-            conn.send([prepare(data, settings) for data in chunk])
+            outbox.send([prepare(data, settings) for data in chunk])
     except (EOFError, OSError, KeyboardInterrupt):
         pass
     finally:
         os._exit(0)  # skip the parent's atexit handlers inherited through fork
+
+
+class _Duplex:
+    """The parent's ends of a worker's two pipes, used like one Connection."""
+
+    def __init__(self, writer, reader):
+        self.writer, self.reader = writer, reader
+
+    def send(self, obj) -> None:
+        self.writer.send(obj)
+
+    def poll(self, timeout: float) -> bool:
+        return self.reader.poll(timeout)
+
+    def recv(self):
+        return self.reader.recv()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.reader.close()
 
 
 class Preparer:
@@ -60,12 +80,15 @@ class Preparer:
         import multiprocessing
         ctx = multiprocessing.get_context("fork")  # workers inherit the compiled settings for free
         for _ in range(self.wanted):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(child, self.settings, self.prepare), daemon=True)
+            # Two one-way pipes with room for a whole chunk each way (see children.py).
+            work_r, work_w = one_way_pipe(ctx)
+            done_r, done_w = one_way_pipe(ctx)
+            proc = ctx.Process(target=_serve, args=(work_r, done_w, self.settings, self.prepare), daemon=True)
             proc.start()
-            child.close()
+            work_r.close()
+            done_w.close()
             self.procs.append(proc)
-            self.conns.append(parent)
+            self.conns.append(_Duplex(work_w, done_r))
         log.info("backlog: parsing in %d worker processes", self.wanted)
 
     def ahead(self, batches: Iterable[list[RawMessage]]) -> Iterator[tuple[list[RawMessage], list]]:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from typing import TYPE_CHECKING, Iterator
 
-from ..children import die_with_parent
+from ..children import die_with_parent, one_way_pipe
 from ..errors import MailboxError
 from ..models import RawMessage
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MIN_BACKLOG = 200  # messages; below this a second connection is not worth its login
 PROCESS_NAME = "abuse-intake-fetcher"
+DEPTH = 3  # batches held in memory ahead of the pipeline
 
 
 def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]:
@@ -38,7 +41,7 @@ def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")  # the child inherits the settings and password in memory
-    parent, child = ctx.Pipe()
+    parent, child = one_way_pipe(ctx)  # the child only sends
     proc = ctx.Process(target=_serve, args=(child, source, uids), daemon=True, name=PROCESS_NAME)
     try:
         proc.start()
@@ -50,36 +53,69 @@ def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]
         return
     child.close()
     log.info("backlog of %d messages: fetching ahead in process %s", len(uids), proc.pid)
-    done = 0  # uids[:done] have been delivered
     wait = 3 * source.settings.timeout + 30  # the child's own socket timeout fires well before this
+    # A thread drains the pipe into memory (up to DEPTH batches), so a batch is
+    # here before it is asked for and the child never waits on the pipe.
+    inbox: queue.Queue = queue.Queue(maxsize=DEPTH)
+    stop = threading.Event()
+    pump = threading.Thread(target=_pump, args=(parent, inbox, wait, stop), daemon=True,
+                            name="abuse-intake-fetch-pump")
+    pump.start()
+    done = 0  # uids[:done] have been delivered
+    finished = False  # the child said its last word and exits by itself
     try:
         while True:
-            try:
-                if not parent.poll(wait):
-                    raise TimeoutError(f"no answer in {wait:g} s")
-                kind, upto, payload = parent.recv()
-            except (EOFError, OSError, TimeoutError) as exc:
-                log.warning("the fetcher process failed (%s: %s); fetching the rest in this process",
-                            type(exc).__name__, exc)
-                break
+            kind, upto, payload = inbox.get()
             if kind == "batch":
                 done = upto
                 if payload:
                     yield payload
             elif kind == "end":
+                finished = True
                 return
             elif kind == "error":
+                finished = True
                 raise MailboxError(payload)
-            else:  # "crash": a bug in the child, not the server's doing
+            else:  # the child died, hung or crashed: not the server's doing
                 log.warning("the fetcher process failed (%s); fetching the rest in this process", payload)
                 break
     finally:
-        parent.close()
-        proc.join(timeout=5)  # it logs out after its last message
+        stop.set()
+        proc.join(timeout=5 if finished else 0)  # after its last message it logs out
         if proc.is_alive():
-            proc.kill()
+            proc.kill()  # which also wakes the pump with an end of file
             proc.join()
+        _drain(inbox)
+        pump.join(timeout=5)
+        parent.close()
     yield from source.fetch_uids(uids[done:])
+
+
+def _pump(conn, inbox: "queue.Queue", wait: float, stop: "threading.Event") -> None:
+    """Move messages from the pipe into `inbox` until the last one (or a failure)."""
+    while not stop.is_set():
+        try:
+            if not conn.poll(wait):
+                raise TimeoutError(f"no answer in {wait:g} s")
+            message = conn.recv()
+        except (EOFError, OSError, TimeoutError, ValueError) as exc:
+            message = ("dead", 0, f"{type(exc).__name__}: {exc}")
+        while not stop.is_set():
+            try:
+                inbox.put(message, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if message[0] != "batch":
+            return
+
+
+def _drain(inbox: "queue.Queue") -> None:
+    try:
+        while True:
+            inbox.get_nowait()
+    except queue.Empty:
+        pass
 
 
 def _serve(conn, parent_source: "ImapSource", uids: list[int]) -> None:
