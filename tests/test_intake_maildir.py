@@ -49,3 +49,32 @@ def test_not_a_maildir_is_a_mailbox_error(tmp_path):
     with pytest.raises(MailboxError, match="not a Maildir"):
         with _source(tmp_path / "nothing"):
             pass
+
+
+def test_a_backfill_is_read_ahead_in_order_and_a_bad_file_fails_where_it_is(tmp_path):
+    """From READ_AHEAD_MIN messages on, a thread reads the next batches while the
+    caller works: same batches, same order, and an unreadable file raises at its
+    own batch, after every batch before it was delivered."""
+    import pytest
+
+    from abuse_intake.errors import MailboxError
+    from abuse_intake.intake import maildir
+
+    n = maildir.READ_AHEAD_MIN + 30
+    mails = [email(sender=f"r{i}@gmail.com", body=f"akun @pelaku_{i:04d} open BO") for i in range(n)]
+    make_maildir(tmp_path / "mb", mails)
+    with MaildirSource(MailboxSettings(scheme="maildir", path=tmp_path / "mb", batch_size=20)) as src:
+        got = [m.data for batch in src.fetch_new(START, None) for m in batch]
+    assert got == mails
+
+    with MaildirSource(MailboxSettings(scheme="maildir", path=tmp_path / "mb", batch_size=20)) as src:
+        batches = src.fetch_new(START, None)
+        first = next(batches)
+        victim = sorted((tmp_path / "mb" / "new").iterdir())[205]  # in batch 11 of 13
+        victim.unlink()
+        victim.mkdir()  # a name that can no longer be read as a file, even by root
+        delivered = len(first)
+        with pytest.raises(MailboxError, match="cannot read"):
+            for batch in batches:
+                delivered += len(batch)
+    assert delivered == 200  # batches 1-10, then the error
