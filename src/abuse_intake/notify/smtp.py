@@ -24,7 +24,7 @@ import socket
 import ssl
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -33,6 +33,27 @@ from typing import Protocol
 from ..config import OutgoingSettings
 from ..errors import ConfigError, DeliveryError, TransportConfigError
 from .headers import NAME_MAX, clean_message_id, clean_message_ids, clean_text, plain_address
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The stdlib registry makes a new class (type(...)) for every header it
+    builds: ~0.9 ms an email, half of building one. The class depends only on
+    the header's name, so one per name is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._made.get(key)
+        if cls is None:
+            cls = self._made[key] = super().__getitem__(name)
+        return cls
+
+
+# policy.SMTP (CRLF line ends) with the registry above; everything else as shipped.
+POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
 
 
 def build_message(*, from_name: str, from_address: str, to: str, subject: str, text: str, html: str,
@@ -45,7 +66,7 @@ def build_message(*, from_name: str, from_address: str, to: str, subject: str, t
     own_id = clean_message_id(message_id)
     if own_id is None:
         raise DeliveryError(f"bad Message-ID {message_id!r}", permanent=True)
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=clean_text(from_name, NAME_MAX), addr_spec=from_address)
     msg["To"] = Address(addr_spec=recipient)
     msg["Subject"] = clean_text(subject, 300)
