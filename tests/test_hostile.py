@@ -328,7 +328,14 @@ def test_a_poll_over_hostile_mail_finishes_and_keeps_everything(tmp_path):
     assert_no_escape(tmp_path)
     # Every quarantined one can be listed by the operator.
     quarantined = [m for m in listed if m["kind"] == "quarantined"]
-    assert len(cli_json(conf, "quarantine", "list")) == len(quarantined) >= 2
+    rows_q = cli_json(conf, "quarantine", "list")
+    assert len(rows_q) == len(quarantined) >= 2
+    assert all(set(r) == {"id", "received_at", "from", "reason", "size"} and r["reason"] for r in rows_q)
+    # ... and its raw bytes, exactly as received, fetched by the id shown there.
+    for r in rows_q:
+        out = tmp_path / f"q{r['id']}.eml"
+        assert cli(conf, "messages", "raw", str(r["id"]), "-o", str(out)).returncode == 0
+        assert out.read_bytes() in mails and len(out.read_bytes()) == r["size"]
 
 
 # -- [limits] -------------------------------------------------------------------------
