@@ -19,58 +19,10 @@ from ..config import MailboxSettings
 from ..errors import MailboxError
 from ..models import RawMessage, Source
 from .base import Cursor
-
+from .readahead import read_ahead
 
 READ_AHEAD_MIN = 200  # messages: a backfill; a few are read in place
 _DEPTH = 2  # batches read ahead
-
-
-def _read_ahead(batches: Iterator[list[RawMessage]]) -> Iterator[list[RawMessage]]:
-    """The same batches, read by a thread a little ahead of the caller.
-
-    During a backfill the poll process is the pipeline's critical path, and
-    reading the files (system calls: the GIL is free meanwhile) can overlap
-    with storing the batch before. Errors come out where they would have.
-    """
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=_DEPTH)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            q.put(("error", exc))
-
-    reader = threading.Thread(target=read, daemon=True, name="abuse-intake-maildir-read")
-    reader.start()
-    try:
-        while True:
-            kind, value = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        try:
-            while True:
-                q.get_nowait()
-        except queue.Empty:
-            pass
-        reader.join(timeout=5)
 
 
 class MaildirSource:
@@ -120,8 +72,8 @@ class MaildirSource:
         if limit is not None:
             keys = keys[:limit]
         batches = self._read(keys)
-        if len(keys) >= READ_AHEAD_MIN:
-            batches = _read_ahead(batches)
+        if len(keys) >= READ_AHEAD_MIN:  # file reads overlap with storing the batch before
+            batches = read_ahead(batches, _DEPTH, "abuse-intake-maildir-read")
         yield from batches
 
     def _read(self, keys: list[str]) -> Iterator[list[RawMessage]]:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 from typing import TYPE_CHECKING, Iterator
 
 from ..children import die_with_parent, one_way_pipe
 from ..errors import MailboxError
 from ..models import RawMessage
+from .readahead import read_ahead
 
 if TYPE_CHECKING:
     from .imap import ImapSource
@@ -54,18 +53,20 @@ def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]
     child.close()
     log.info("backlog of %d messages: fetching ahead in process %s", len(uids), proc.pid)
     wait = 3 * source.settings.timeout + 30  # the child's own socket timeout fires well before this
+    finished = False  # the child said its last word and exits by itself
+
+    def end_child() -> None:  # which also wakes the reading thread with an end of file
+        proc.join(timeout=5 if finished else 0)  # after its last message it logs out
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
     # A thread drains the pipe into memory (up to DEPTH batches), so a batch is
     # here before it is asked for and the child never waits on the pipe.
-    inbox: queue.Queue = queue.Queue(maxsize=DEPTH)
-    stop = threading.Event()
-    pump = threading.Thread(target=_pump, args=(parent, inbox, wait, stop), daemon=True,
-                            name="abuse-intake-fetch-pump")
-    pump.start()
+    messages = read_ahead(_messages(parent, wait), DEPTH, "abuse-intake-fetch-pump", before_join=end_child)
     done = 0  # uids[:done] have been delivered
-    finished = False  # the child said its last word and exits by itself
     try:
-        while True:
-            kind, upto, payload = inbox.get()
+        for kind, upto, payload in messages:
             if kind == "batch":
                 done = upto
                 if payload:
@@ -80,42 +81,25 @@ def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]
                 log.warning("the fetcher process failed (%s); fetching the rest in this process", payload)
                 break
     finally:
-        stop.set()
-        proc.join(timeout=5 if finished else 0)  # after its last message it logs out
-        if proc.is_alive():
-            proc.kill()  # which also wakes the pump with an end of file
-            proc.join()
-        _drain(inbox)
-        pump.join(timeout=5)
+        messages.close()  # ends the child, then waits for the thread
+        end_child()  # (if the reading had already ended on its own)
         parent.close()
     yield from source.fetch_uids(uids[done:])
 
 
-def _pump(conn, inbox: "queue.Queue", wait: float, stop: "threading.Event") -> None:
-    """Move messages from the pipe into `inbox` until the last one (or a failure)."""
-    while not stop.is_set():
+def _messages(conn, wait: float) -> Iterator[tuple]:
+    """What the child sends, up to its last word; a dead or silent child ends as ("dead", ...)."""
+    while True:
         try:
             if not conn.poll(wait):
                 raise TimeoutError(f"no answer in {wait:g} s")
             message = conn.recv()
         except (EOFError, OSError, TimeoutError, ValueError) as exc:
-            message = ("dead", 0, f"{type(exc).__name__}: {exc}")
-        while not stop.is_set():
-            try:
-                inbox.put(message, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+            yield ("dead", 0, f"{type(exc).__name__}: {exc}")
+            return
+        yield message
         if message[0] != "batch":
             return
-
-
-def _drain(inbox: "queue.Queue") -> None:
-    try:
-        while True:
-            inbox.get_nowait()
-    except queue.Empty:
-        pass
 
 
 def _serve(conn, parent_source: "ImapSource", uids: list[int]) -> None:
