@@ -42,8 +42,7 @@ class DoneMarker:
         self._settle()
         group, self.pending = self.pending, []
         if len(group) < BACKGROUND_MIN:
-            self.source.mark_done(group)
-            crashpoints.hit("after_mark_done")
+            self._mark_here(group)
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abuse-intake-mark")
@@ -54,8 +53,7 @@ class DoneMarker:
         self._settle()
         if self.pending:
             group, self.pending = self.pending, []
-            self.source.mark_done(group)
-            crashpoints.hit("after_mark_done")
+            self._mark_here(group)
 
     def close(self) -> None:
         """On every exit path, before the source is closed: no thread may use it after."""
@@ -68,6 +66,10 @@ class DoneMarker:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+    def _mark_here(self, group: list[Source]) -> None:
+        self.source.mark_done(group)
+        crashpoints.hit("after_mark_done")
 
     def _settle(self) -> None:
         running, self._running = self._running, None

@@ -35,7 +35,11 @@ def iso(dt: datetime | None = None) -> str:
 
 
 def parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    """The inverse of iso(), as an aware UTC datetime. fromisoformat reads the
+    "Z" (3.11+) at a fraction of strptime's cost (~12 µs, on the poll's hot path)."""
+    if not value.endswith("Z"):
+        raise ValueError(f"not a UTC timestamp of iso(): {value!r}")
+    return datetime.fromisoformat(value)
 
 
 def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.Database:
@@ -178,6 +182,7 @@ class Checkpointer:
         self._commits = 0
         self._executor = None
         self._running = None
+        self._conn: sqlite3.Connection | None = None  # the thread's own, opened there
         self._saved = db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
 
     def committed(self) -> None:
@@ -193,10 +198,9 @@ class Checkpointer:
         self._running = self._executor.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is None:
-            conn = self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Wait for a running checkpoint, hand checkpointing back to SQLite. Never raises:
@@ -216,7 +220,6 @@ class Checkpointer:
                 pass
 
     def _close_conn(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
+        if self._conn is not None:
+            self._conn.close()
             self._conn = None
-            conn.close()
