@@ -13,7 +13,7 @@ Two jobs:
    `Paused` drives that from a test.
 
 2. Read-only checks of what a run left on disk: the database's integrity,
-   stored messages and their raw files, and the figures file that
+   stored messages and their raw bytes, and the figures file that
    RELIABILITY.md quotes (written only when RELIABILITY_FIGURES names a path).
 """
 

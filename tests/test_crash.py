@@ -2,7 +2,7 @@
 points, run again, and prove nothing was lost or doubled.
 
 Every round gets its own IMAP folder on one shared Dovecot, its own database
-and data directory, and reporters of its own on one shared aiosmtpd server,
+(raw messages included), and reporters of its own on one shared aiosmtpd server,
 so rounds are independent and two run at a time. A round appends six
 messages (three reports, one duplicate, one auto-reply, one non-report),
 kills the real CLI in a subprocess (named crash points via

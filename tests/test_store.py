@@ -160,10 +160,13 @@ def test_create_case_still_refuses_a_second_open_case_for_an_account(tmp_path):
 def test_create_case_reads_no_child_table(tmp_path):
     # INSERT ... SELECT would make SQLite scan sanctions and outbox_cases (no case_id index)
     # on every new case: a cost that grows with the store.
-    from abuse_intake.store.cases import CREATE_CASE_SQL
+    from abuse_intake.store.cases import CREATE_CASE_SQL, CREATE_LINKED_CASE_SQL
 
     db = store_db.open_db(tmp_path / "c.db")
     plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + CREATE_CASE_SQL, ("OB",) + (None,) * 7)]
+    assert plan and not [step for step in plan if step.startswith("SCAN")], plan
+    # ... nor the one the poll runs (a new case inserted already linked to its first report)
+    plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + CREATE_LINKED_CASE_SQL, ("OB",) + (None,) * 8)]
     assert plan and not [step for step in plan if step.startswith("SCAN")], plan
 
 

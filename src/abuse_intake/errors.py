@@ -3,7 +3,7 @@ the CLI maps them to messages and sysexits-style exit codes."""
 
 EX_OK = 0
 EX_DATAERR = 65
-EX_IOERR = 74  # the database or data directory cannot be used
+EX_IOERR = 74  # the database cannot be used
 EX_CANTCREAT = 73  # another run holds the lock
 EX_TEMPFAIL = 75  # mailbox/SMTP unreachable: nothing lost, try again later
 EX_CONFIG = 78
@@ -43,7 +43,7 @@ class DeliveryError(IntakeError):
 
 
 class StoreError(IntakeError):
-    """The database or data directory could not be used."""
+    """The database could not be used (missing folder, not a directory, disk full)."""
 
     exit_code = EX_IOERR
 

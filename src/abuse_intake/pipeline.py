@@ -380,8 +380,8 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
 
     Raises MailboxError when the server fails (everything committed so far
     stays committed and the next run resumes from the cursor) and StoreError
-    when the database or data directory cannot be written (nothing of the
-    failing batch is committed or marked done).
+    when the database cannot be written (nothing of the failing batch is
+    committed or marked done).
 
     A backlog (full batches) is parsed by worker processes one batch ahead
     while this process stores the current one; messages are still stored in
