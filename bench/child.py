@@ -2,7 +2,7 @@
 
 A process of its own gives every end-to-end run a clean heap (peak RSS is
 this run's alone: VmHWM) and no warm caches from another run. Prints one JSON
-object: seconds spent in pipeline.poll (and in delivery, separately), the
+object: seconds spent in flow.poll.poll (and in delivery, separately), the
 summary, and the process's peak RSS.
 """
 
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", help="write cProfile stats of the poll to this file")
     args = ap.parse_args(argv)
 
-    from abuse_intake import config, pipeline
+    from abuse_intake import config
+    from abuse_intake.flow.poll import poll
     from abuse_intake.intake import open_source
     from abuse_intake.store.db import open_db
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     marks: list[float] = []  # wall clock after each committed batch: does cost grow within a run?
     t0, cpu0 = time.perf_counter(), time.process_time()
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = pipeline.poll(db, settings, source, on_batch=lambda _s: marks.append(time.perf_counter()))
+    summary = poll(db, settings, source, on_batch=lambda _s: marks.append(time.perf_counter()))
     out["poll_s"] = time.perf_counter() - t0
     out["poll_cpu_s"] = time.process_time() - cpu0  # wall minus this = waiting (server, disk)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parser workers, once joined

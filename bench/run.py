@@ -7,8 +7,8 @@ On the same N generated messages, one run measures
       from a Dovecot on loopback, nothing else; imapclient as shipped, and
       (b') again with the protocol tracing it switches on turned off, as
       intake/imap.py runs it (a stricter floor: d is shown against both);
-  (c) pipeline.poll from a Maildir into a fresh database;
-  (d) pipeline.poll from the same Dovecot over loopback IMAP;
+  (c) flow.poll.poll from a Maildir into a fresh database;
+  (d) flow.poll.poll from the same Dovecot over loopback IMAP;
 then cost as the store grows (2,000 messages into 100,000 cases vs empty),
 peak RSS for 20,000 vs 2,000 messages, and one 20 MB message.
 Each poll runs in its own process (bench/child.py) with done_action "move"

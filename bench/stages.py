@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         link_maildir(maildir_files(mail), root / "mail")
         whole = run_child(root / "cfg" / "config.toml")["poll_s"] * 1000 / args.n
         rows.append(("everything else in poll (SQL, savepoints, outbox, marking, glue)", whole - staged))
-        rows.append(("= pipeline.poll from a Maildir, end to end", whole))
+        rows.append(("= flow.poll.poll from a Maildir, end to end", whole))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{'stage (ms per message, averaged over all ' + str(args.n) + ')':<72} {'ms':>6}")

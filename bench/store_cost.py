@@ -3,7 +3,7 @@
 During a backlog the workers parse and the main process runs
 `Processor.store(raw, prep)` for each message; over IMAP that is the critical
 path. This times exactly that call, on generated messages prepared
-beforehand (not timed), in transactions of 50 like `pipeline.poll`, into a
+beforehand (not timed), in transactions of 50 like `flow.poll.poll`, into a
 fresh database each round; prints ms per message (wall and CPU, best of
 `--rounds`), then one extra, instrumented round for a breakdown: SQL by
 statement kind, rendering, outbox queueing. The instrumented round is slower
@@ -94,7 +94,8 @@ class _Notifier:
 
 
 def _round(root: Path, settings_path: Path, raws, preps, *, instrument: bool = False, check: bool = True):
-    from abuse_intake import config, pipeline
+    from abuse_intake import config
+    from abuse_intake.flow import process as pipeline
     from abuse_intake.models import RawMessage, Source
     from abuse_intake.store.db import open_db, transaction
 
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "runs, e.g. alternating two versions of the code, then skip the preparing")
     args = ap.parse_args(argv)
 
-    from abuse_intake import config, pipeline
+    from abuse_intake import config
+    from abuse_intake.flow import process as pipeline
 
     root = Path(tempfile.mkdtemp(prefix="abuse-intake-store-cost-"))
     try:

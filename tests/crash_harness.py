@@ -63,13 +63,13 @@ def _install_pause() -> None:
     if name == "fetch":  # before the Nth batch is fetched from the IMAP server
         from abuse_intake.intake import imap
 
-        original = imap.ImapSource._fetch
+        original = imap.ImapSource.fetch_batch
 
-        def _fetch(self, uids):
+        def fetch_batch(self, uids):
             counted()
             return original(self, uids)
 
-        imap.ImapSource._fetch = _fetch
+        imap.ImapSource.fetch_batch = fetch_batch
         return
 
     from abuse_intake import crashpoints

@@ -11,9 +11,11 @@ import signal
 
 import pytest
 
-from abuse_intake import config, pipeline
+from abuse_intake import config
 from abuse_intake.errors import MailboxError
-from abuse_intake.intake import open_source, prefetch
+from abuse_intake.flow import prefetch
+from abuse_intake.flow.poll import poll
+from abuse_intake.intake import open_source
 from abuse_intake.store.db import open_db
 from crash_harness import integrity_problems, missing_raw, rows, sha256
 from helpers import cli, cli_json, email
@@ -89,7 +91,7 @@ def test_the_result_does_not_depend_on_fetching_ahead(dovecot, tmp_path, mails):
         db = open_db(settings.database_path)
         source = open_source(settings)
         source.prefetch = ahead
-        pipeline.poll(db, settings, source)
+        poll(db, settings, source)
         results.append([tuple(r) for r in db.execute(
             "SELECT m.uid, m.kind, m.raw_sha256, c.ref, c.account_id FROM messages m "
             "LEFT JOIN reports r ON r.message_id = m.id LEFT JOIN case_reports cr ON cr.report_id = r.id "
@@ -110,7 +112,7 @@ def test_server_gone_mid_backlog_raises_and_the_next_run_catches_up(dovecot, tmp
             dovecot.stop()
 
     with pytest.raises(MailboxError):
-        pipeline.poll(db, settings, open_source(settings), on_batch=stop_after_three)
+        poll(db, settings, open_source(settings), on_batch=stop_after_three)
     db.conn.close()
     path = tmp_path / "abuse-intake.db"
     committed = len(rows(path, "SELECT id FROM messages"))
@@ -141,7 +143,7 @@ def test_a_dead_fetcher_costs_time_never_a_message(dovecot, tmp_path, mails):
                 os.kill(proc.pid, signal.SIGKILL)
                 killed.append(proc.pid)
 
-    summary = pipeline.poll(db, settings, open_source(settings), on_batch=kill_the_fetcher)
+    summary = poll(db, settings, open_source(settings), on_batch=kill_the_fetcher)
     db.conn.close()
     assert killed, "the fetcher was running"
     assert summary.fetched == N and summary.stored == N

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from abuse_intake import config, pipeline
+from abuse_intake import config
+from abuse_intake.flow.poll import poll
 from abuse_intake.errors import StoreBusyError
 from abuse_intake.intake import open_source
 from abuse_intake.store.db import open_db
@@ -146,7 +147,7 @@ def test_database_full_mid_run_keeps_the_batch_on_the_server(dovecot, tmp_path):
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 150}")  # ~600 KB: batch 1 fits, batch 2 (~1 MB) cannot
     with pytest.raises(StoreError, match="full"):
-        pipeline.poll(db, settings, open_source(settings))
+        poll(db, settings, open_source(settings))
     db.conn.close()
     path = tmp_path / "abuse-intake.db"
     assert _stored(path) == sorted(sha256(m) for m in small)
@@ -221,13 +222,13 @@ def test_busy_database_mid_run_marks_nothing_done(dovecot, tmp_path):
     holder = _hold_write_lock(settings.database_path)
     try:
         with pytest.raises(StoreBusyError):
-            pipeline.poll(db, settings, open_source(settings))
+            poll(db, settings, open_source(settings))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert len(dovecot.uids("INBOX")) == 4 and dovecot.folder_count("Processed") == 0
     assert _stored(settings.database_path) == []
-    summary = pipeline.poll(db, settings, open_source(settings))
+    summary = poll(db, settings, open_source(settings))
     db.conn.close()
     assert summary.stored == 4 and dovecot.uids("INBOX") == []
 

@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from abuse_intake import config, pipeline
+from abuse_intake import config
+from abuse_intake.flow.process import Outcome, default_renderer, process_one
 from abuse_intake.models import RawMessage, Source
-from abuse_intake.pipeline import KINDS
+from abuse_intake.models import KINDS
 from abuse_intake.store.db import open_db
 from conftest import SAMPLES_DIR
 from crash_harness import raw_bytes, record_figures, rows, sha256, stray_files
@@ -44,10 +45,10 @@ class Store:
         self.tmp = tmp
         self.settings = config.load(write_config(tmp, replace=replace))
         self.db = open_db(self.settings.database_path)
-        self.renderer = pipeline.default_renderer(self.settings)  # compiles every template: once
+        self.renderer = default_renderer(self.settings)  # compiles every template: once
 
-    def feed(self, data: bytes) -> pipeline.Outcome:
-        return pipeline.process_one(self.db, self.settings, RawMessage(data, Source("hostile"), T0),
+    def feed(self, data: bytes) -> Outcome:
+        return process_one(self.db, self.settings, RawMessage(data, Source("hostile"), T0),
                                     renderer=self.renderer)
 
     def row(self, data: bytes) -> dict:
@@ -64,7 +65,7 @@ class Store:
         self.db.conn.close()
 
 
-def assert_kept(store: Store, data: bytes, outcome: pipeline.Outcome) -> dict:
+def assert_kept(store: Store, data: bytes, outcome: Outcome) -> dict:
     """The guarantee for one message: stored or quarantined, raw bytes kept,
     attachments only under their hash."""
     assert outcome.kind in KINDS

@@ -12,7 +12,8 @@ import pytest
 from abuse_intake import config
 from abuse_intake.errors import ConfigError, MailboxError
 from abuse_intake.intake import open_source
-from abuse_intake.intake.base import Cursor, MailSource
+from abuse_intake.intake.base import MailSource
+from abuse_intake.models import Cursor
 from abuse_intake.intake.imap import ImapSource, source_name
 from abuse_intake.models import Source
 from abuse_intake.store import messages as msg_store
@@ -437,8 +438,8 @@ def reports_for(n: int) -> list[bytes]:
 
 
 def open_pipeline(cfg):
-    # Imported here: the pipeline pulls in every stage, the IMAP tests above need none of them.
-    from abuse_intake import pipeline
+    # Imported here: the flow pulls in every stage, the IMAP tests above need none of them.
+    from abuse_intake.flow import poll as pipeline
 
     settings = config.load(cfg)
     return pipeline, settings, open_db(settings.database_path)

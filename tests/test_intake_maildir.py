@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abuse_intake.config import MailboxSettings
-from abuse_intake.intake.base import START
+from abuse_intake.models import START
 from abuse_intake.intake.maildir import MaildirSource
 from helpers import email, make_maildir
 

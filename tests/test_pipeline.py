@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from abuse_intake import config, pipeline
+from abuse_intake import config
+from abuse_intake.flow.process import prepare, process_one
+from abuse_intake.flow.replay import replay
 from abuse_intake.errors import ReplayError
 from abuse_intake.models import RawMessage, Source
 from abuse_intake.store import cases as case_store
@@ -21,7 +23,7 @@ def env(tmp_path):
     db = open_db(settings.database_path)
 
     def feed(data: bytes):
-        return pipeline.process_one(db, settings, RawMessage(data, Source("test")))
+        return process_one(db, settings, RawMessage(data, Source("test")))
 
     feed.db, feed.settings = db, settings
     yield feed
@@ -148,24 +150,24 @@ def test_oversized_message_is_quarantined_with_raw_bytes_and_replayable(tmp_path
     settings = config.load(write_config(tmp_path, replace={"max_message_bytes = 26214400": "max_message_bytes = 2048"}))
     db = open_db(settings.database_path)
     data = email(body="akun @dewi_manja88 open BO " + "x" * 4000)
-    out = pipeline.process_one(db, settings, RawMessage(data, Source("test")))
+    out = process_one(db, settings, RawMessage(data, Source("test")))
     assert out.kind == "quarantined" and "max_message_bytes" in out.reason
     digest = db.execute("SELECT raw_sha256 FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0]
     from abuse_intake.store import blobs
     assert blobs.get_raw(db, digest) == data
     with pytest.raises(ReplayError):
-        pipeline.replay(db, settings, out.message_row)
+        replay(db, settings, out.message_row)
     assert db.execute("SELECT kind FROM messages WHERE id = ?", (out.message_row,)).fetchone()[0] == "quarantined"
     # after raising the limit, replay stores it as what it is
     bigger = config.load(write_config(tmp_path))
-    replayed = pipeline.replay(db, bigger, out.message_row)
+    replayed = replay(db, bigger, out.message_row)
     assert replayed.kind == "report" and replayed.account_ids == ["dewi_manja88"]
     assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
 
 
 def test_unexpected_failure_quarantines_only_that_message(env, monkeypatch):
     """A bug in one stage must not stop the batch (the one place a fault is injected)."""
-    import abuse_intake.pipeline as p
+    import abuse_intake.flow.process as p
     real = p.extract
 
     def flaky(text, *a, **kw):
@@ -184,7 +186,7 @@ def test_unexpected_failure_quarantines_only_that_message(env, monkeypatch):
 def test_missing_date_uses_receive_time(env):
     data = email(body="akun @dewi_manja88 open BO").replace(b"Date:", b"X-Old-Date:")
     when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
-    out = pipeline.process_one(env.db, env.settings, RawMessage(data, Source("test"), when))
+    out = process_one(env.db, env.settings, RawMessage(data, Source("test"), when))
     row = env.db.execute("SELECT received_at FROM messages WHERE id = ?", (out.message_row,)).fetchone()
     assert row[0] == "2026-03-04T05:06:07Z"
 
@@ -206,19 +208,19 @@ def test_schema_is_migrated_to_the_latest_version(env):
 
 
 def test_preparer_uses_workers_only_for_full_batches(tmp_path):
-    from abuse_intake.workers import Preparer
+    from abuse_intake.flow.workers import Preparer
 
     settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
                                                            "workers = 0": "workers = 2"}))
     raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO"), Source("t")) for i in range(45)]
     batches = [raws[0:20], raws[20:40], raws[40:45]]
-    small = Preparer(settings, pipeline.prepare)
+    small = Preparer(settings, prepare)
     try:
         out = list(small.ahead(iter([raws[40:45]])))
         assert small.procs == [] and len(out[0][1]) == 5
     finally:
         small.close()
-    big = Preparer(settings, pipeline.prepare)
+    big = Preparer(settings, prepare)
     try:
         seen_workers = []
         out = []
@@ -228,7 +230,7 @@ def test_preparer_uses_workers_only_for_full_batches(tmp_path):
         assert max(seen_workers) == 2
         assert [len(p) for _, p in out] == [20, 20, 5]
         assert [b for b, _ in out] == batches  # arrival order kept
-        serial = [pipeline.prepare(r.data, settings) for r in raws]
+        serial = [prepare(r.data, settings) for r in raws]
         assert [p.extraction.account_ids for _, ps in out for p in ps] == [p.extraction.account_ids for p in serial]
     finally:
         big.close()
@@ -237,11 +239,11 @@ def test_preparer_uses_workers_only_for_full_batches(tmp_path):
 def test_a_dead_worker_costs_time_never_a_message(tmp_path):
     import os
     import signal
-    from abuse_intake.workers import Preparer
+    from abuse_intake.flow.workers import Preparer
     settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
                                                            "workers = 0": "workers = 2"}))
     raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO"), Source("t")) for i in range(60)]
-    prep = Preparer(settings, pipeline.prepare)
+    prep = Preparer(settings, prepare)
     out = []
     try:
         for i, (batch, preps) in enumerate(prep.ahead(iter([raws[0:20], raws[20:40], raws[40:60]]))):
@@ -257,13 +259,13 @@ def test_a_dead_worker_costs_time_never_a_message(tmp_path):
 def test_large_messages_do_not_deadlock_the_worker_pipes(tmp_path):
     """Results bigger than a pipe buffer while the next batch is handed out (a deadlock once)."""
     import threading
-    from abuse_intake.workers import Preparer
+    from abuse_intake.flow.workers import Preparer
 
     settings = config.load(write_config(tmp_path, replace={"batch_size = 50": "batch_size = 20",
                                                            "workers = 0": "workers = 2"}))
     filler = "kata " * 40_000  # ~200 KB of text per message, well past a 64 KB pipe buffer
     raws = [RawMessage(email(body=f"akun @pelaku_{i:03d} open BO\n{filler}"), Source("t")) for i in range(60)]
-    prep = Preparer(settings, pipeline.prepare)
+    prep = Preparer(settings, prepare)
     out = []
     runner = threading.Thread(target=lambda: out.extend(prep.ahead(iter([raws[0:20], raws[20:40], raws[40:60]]))),
                               daemon=True)
@@ -287,11 +289,11 @@ def test_a_full_store_stops_the_batch_never_quarantines_the_message(env):
     pages = env.db.execute("PRAGMA page_count").fetchone()[0]
     env.db.execute(f"PRAGMA max_page_count = {pages + 2}")
     with pytest.raises(StoreError, match="full"):
-        pipeline.process_one(env.db, env.settings, RawMessage(data, Source("t")))
+        process_one(env.db, env.settings, RawMessage(data, Source("t")))
     env.db.execute("PRAGMA max_page_count = 1073741823")
     assert env.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
     assert env.db.execute("SELECT COUNT(*) FROM raw_messages").fetchone()[0] == 0
-    assert pipeline.process_one(env.db, env.settings, RawMessage(data, Source("t"))).kind == "report"
+    assert process_one(env.db, env.settings, RawMessage(data, Source("t"))).kind == "report"
 
 
 def test_evidence_export_writes_what_was_received_under_names_we_make(env, tmp_path):
@@ -308,3 +310,10 @@ def test_evidence_export_writes_what_was_received_under_names_we_make(env, tmp_p
     assert files[1].path.suffix == ".png"
     assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == sorted(f.path.name for f in files)
     assert all(oct(f.path.stat().st_mode & 0o777) == "0o600" for f in files)
+
+
+def test_classification_is_an_ordered_table_of_named_rules():
+    # The order is the data a reader checks: the first rule that decides wins.
+    from abuse_intake.flow.process import RULES
+    assert [name for name, _ in RULES] == ["duplicate", "robot", "reply", "non_report", "resend", "report"]
+    assert all(callable(rule) for _, rule in RULES)

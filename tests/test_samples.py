@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from abuse_intake import config, pipeline
+from abuse_intake import config
+from abuse_intake.flow.process import process_one
 from abuse_intake.models import RawMessage, Source
 from abuse_intake.store import cases as case_store
 from abuse_intake.store.db import open_db
@@ -30,7 +31,7 @@ def run(tmp_path_factory):
     for exp in expectations:
         data = (SAMPLES_DIR / exp["file"]).read_bytes()
         raw = RawMessage(data, Source("samples", key=exp["file"]), datetime(2026, 5, 1, tzinfo=timezone.utc))
-        outcomes[exp["file"]] = pipeline.process_one(db, settings, raw)
+        outcomes[exp["file"]] = process_one(db, settings, raw)
     return db, settings, expectations, outcomes
 
 
@@ -148,7 +149,7 @@ def test_rerun_adds_nothing(run):
     before = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables]
     for exp in expectations:
         data = (SAMPLES_DIR / exp["file"]).read_bytes()
-        out = pipeline.process_one(db, settings, RawMessage(data, Source("samples", key=exp["file"])))
+        out = process_one(db, settings, RawMessage(data, Source("samples", key=exp["file"])))
         assert out.kind == "duplicate" and not out.stored
     after = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables]
     assert after == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 
 from abuse_intake import config
-from abuse_intake.intake.smtp_server import SmtpIntake
+from abuse_intake.flow.smtp_listener import SmtpIntake
 from abuse_intake.store.db import open_db
 from helpers import email, write_config
 from support.dovecot import free_port

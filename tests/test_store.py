@@ -176,7 +176,7 @@ def test_json_list_writes_what_json_dumps_writes():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from abuse_intake.store.messages import json_list
+    from abuse_intake.store.rows import json_list
 
     @settings(max_examples=300, deadline=None)
     @given(st.lists(st.text()), st.booleans())
@@ -190,7 +190,7 @@ def test_json_list_writes_what_json_dumps_writes():
 
 
 def test_now_iso_is_iso_of_now():
-    from abuse_intake.store.messages import now_iso
+    from abuse_intake.store.db import now_iso
 
     for _ in range(3):
         before = store_db.iso()

@@ -1,9 +1,34 @@
-"""Plain values passed between the stages of the flow."""
+"""Plain values passed between the stages of the flow (and the store).
+
+Everything here is data: no I/O, no imports of the rest of the package, so
+every layer (intake/, parse/, store/, flow/) may use it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+
+# What a stored message turned out to be (messages.kind), in the order the
+# flow decides it; "quarantined" is what could not be processed at all.
+KINDS = ("report", "reply", "non_report", "robot", "duplicate", "resend", "quarantined")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the last committed batch of a mail source ended, per source name.
+
+    uidvalidity None: never read (or the source has no such notion, Maildir).
+    A cursor whose uidvalidity differs from the server's is void: the flow
+    passes Cursor(new_validity, 0) and the store's dedupe absorbs the re-scan.
+    """
+
+    uidvalidity: int | None
+    last_uid: int
+
+
+START = Cursor(None, 0)
 
 
 @dataclass(frozen=True)

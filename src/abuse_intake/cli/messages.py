@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..cases.evidence import raw_message, write_file
-from ..pipeline import KINDS
+from ..models import KINDS
 from ..store import messages as msg_store
 from .common import App, echo_json, echo_table, pass_app
 

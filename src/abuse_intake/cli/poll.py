@@ -6,12 +6,7 @@ import sys
 
 import click
 
-from .. import pipeline
 from ..errors import EX_TEMPFAIL
-from ..intake import open_source
-from ..runlock import run_lock
-from ..store import messages as msg_store
-from ..store.db import transaction
 from .common import App, echo_json, pass_app
 
 SUMMARY_KEYS = ("fetched", "stored", "reports", "replies", "duplicates", "resends", "robots",
@@ -39,37 +34,16 @@ def poll(app: App, limit: int | None, as_json: bool, quiet: bool, no_send: bool)
     Example:
       abuse-intake --config /etc/abuse-intake/config.toml poll --json
     """
-    settings = app.settings
-    with run_lock(settings.lock_path):
-        db = app.db
-        source = open_source(settings)
-        with transaction(db):
-            run_id = msg_store.start_run(db, source.name)
-        progress = _Progress() if sys.stderr.isatty() and not quiet and not as_json else None
-        try:
-            summary = pipeline.poll(db, settings, source, limit=limit,
-                                    on_batch=progress.update if progress else None)
-        except Exception as exc:
-            with transaction(db):
-                msg_store.finish_run(db, run_id, {}, error=str(exc))
-            raise
-        finally:
-            if progress:
-                progress.done()
-        counts = summary.as_dict()
-        delivery = None
-        if not no_send:
-            from ..notify.outbox import deliver_pending
-            delivery = deliver_pending(db, settings)
-            counts.update(emails_sent=delivery.sent, emails_deferred=delivery.deferred,
-                          emails_failed=delivery.failed, emails_held=delivery.held)
-        # Sanctions whose enforcement command failed earlier are retried here, after intake,
-        # so a broken enforcement hook never holds up reports.
-        from ..policy.enforcement import run_pending
-        enforcement = run_pending(db, settings)
-        counts.update(enforcement_done=len(enforcement.done), enforcement_failed=len(enforcement.failed))
-        with transaction(db):
-            msg_store.finish_run(db, run_id, counts)
+    from ..flow.poll import run
+
+    progress = _Progress() if sys.stderr.isatty() and not quiet and not as_json else None
+    try:
+        report = run(app.settings, lambda: app.db, limit=limit, send=not no_send,
+                     on_batch=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.done()
+    counts, delivery, enforcement = report.counts(), report.delivery, report.enforcement
     if as_json:
         echo_json(counts)
     elif not quiet:
@@ -91,7 +65,7 @@ def poll(app: App, limit: int | None, as_json: bool, quiet: bool, no_send: bool)
 class _Progress:
     """A one-line counter on a terminal; nothing under cron."""
 
-    def update(self, summary: pipeline.PollSummary) -> None:
+    def update(self, summary) -> None:  # flow.poll.PollSummary
         click.echo(f"\r{summary.fetched} messages, {summary.cases_opened} cases opened", nl=False, err=True)
 
     def done(self) -> None:
@@ -116,7 +90,7 @@ def serve_smtp(app: App, listen: str) -> None:
     import signal
     import threading
 
-    from ..intake.smtp_server import SmtpIntake
+    from ..flow.smtp_listener import SmtpIntake
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from .. import pipeline
 from ..store import messages as msg_store
 from .common import App, echo_json, echo_table, pass_app
 
@@ -51,7 +50,9 @@ def replay(app: App, message_id: int, as_json: bool) -> None:
     Example:
       abuse-intake quarantine replay 42
     """
-    outcome = pipeline.replay(app.db, app.settings, message_id)
+    from ..flow.replay import replay as replay_message
+
+    outcome = replay_message(app.db, app.settings, message_id)
     out = {"id": outcome.message_row, "kind": outcome.kind, "reason": outcome.reason,
            "case_refs": outcome.case_refs}
     if as_json:

@@ -1,6 +1,6 @@
 """extract: a parsed email's text -> account IDs, category + severity, language.
 
-The pipeline calls `extract(...)`; the regexes and word tables it needs are
+flow/process.py calls `extract(...)`; the regexes and word tables it needs are
 built once per Settings object (compile_rules) and reused for every message.
 """
 

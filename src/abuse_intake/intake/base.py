@@ -1,6 +1,6 @@
-"""What every mail source (IMAP folder, Maildir) offers the pipeline.
+"""What every mail source (IMAP folder, Maildir) offers the flow: bytes in.
 
-The pipeline reads the stored cursor, fetches batches newer than it, commits
+The poll (flow/poll.py) reads the stored cursor, fetches batches newer than it, commits
 each batch together with the new cursor, and only then marks the batch done
 on the source. A run that dies between commit and marking leaves
 "leftovers": committed messages still waiting in the folder, which the next
@@ -9,26 +9,9 @@ run marks done without fetching them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Protocol, runtime_checkable
 
-from ..models import RawMessage, Source
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where the last committed batch ended, per source `name`.
-
-    uidvalidity None: never read (or the source has no such notion, Maildir).
-    A cursor whose uidvalidity differs from the server's is void: the pipeline
-    passes Cursor(new_validity, 0) and the store's dedupe absorbs the re-scan.
-    """
-
-    uidvalidity: int | None
-    last_uid: int
-
-
-START = Cursor(None, 0)
+from ..models import START, Cursor, RawMessage, Source
 
 
 @runtime_checkable
@@ -55,3 +38,6 @@ class MailSource(Protocol):
 
     def mark_done(self, sources: list[Source]) -> None:
         """Move, flag or leave the given messages, per the configured done_action."""
+
+
+__all__ = ["START", "Cursor", "MailSource"]

@@ -26,8 +26,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from ..config import MailboxSettings
 from ..errors import ConfigError, MailboxError
 from ..models import RawMessage, Source
-from . import prefetch
-from .base import Cursor
+from ..models import Cursor
 
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
@@ -60,10 +59,10 @@ class ImapSource:
         self._client: IMAPClient | None = None
         self._uidvalidity: int | None = None
         self._use_move = False  # set from CAPABILITY at connect
-        # One command at a time: the pipeline may mark done from a background
-        # thread while this thread fetches (see pipeline.DoneMarker).
+        # One command at a time: the flow may mark done from a background
+        # thread while this thread fetches (see flow/marking.py).
         self._lock = threading.RLock()
-        self.prefetch = True  # a backlog may be fetched by a process of its own (intake/prefetch.py)
+        self.prefetch = True  # a backlog may be fetched by a process of its own (flow/prefetch.py)
 
     # ------------------------------------------------------------ connection
 
@@ -148,11 +147,14 @@ class ImapSource:
         return [self._source(u) for u in sorted(u for u in uids if u <= cursor.last_uid)]
 
     def fetch_new(self, cursor: Cursor, limit: int | None) -> Iterator[list[RawMessage]]:
-        uids = self.pending(cursor, limit)
-        if self.prefetch and len(uids) >= prefetch.MIN_BACKLOG:
-            yield from prefetch.batches(self, uids)
-        else:
-            yield from self.fetch_uids(uids)
+        # In this process; the poll fetches a backlog ahead in a process of its
+        # own through pending()/reader()/fetch_batch() (flow/prefetch.py).
+        yield from self.fetch_uids(self.pending(cursor, limit))
+
+    def reader(self) -> "ImapSource":
+        """A second, read-only (EXAMINE) source on the same folder, not yet connected:
+        a reader that never marks, for fetching ahead."""
+        return ImapSource(self.settings, self._password, readonly=True)
 
     def pending(self, cursor: Cursor, limit: int | None) -> list[int]:
         """UIDs above the cursor, in order, at most `limit`."""
@@ -167,7 +169,7 @@ class ImapSource:
         """The messages of `uids` in batches of batch_size (an expunged UID is skipped)."""
         size = self.batch_size()
         for i in range(0, len(uids), size):
-            batch = self._fetch(uids[i:i + size])
+            batch = self.fetch_batch(uids[i:i + size])
             if batch:
                 yield batch
 
@@ -203,9 +205,8 @@ class ImapSource:
                     else:  # RFC 3501 EXPUNGE also removes others' \Deleted mail: the only option left
                         client.expunge()
 
-    # ------------------------------------------------------------ helpers
-
-    def _fetch(self, uids: list[int]) -> list[RawMessage]:
+    def fetch_batch(self, uids: list[int]) -> list[RawMessage]:
+        """The messages of `uids` in one FETCH (an expunged UID is skipped)."""
         with self._errors("fetch"):
             with self._lock:
                 resp = self._require().fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
@@ -221,6 +222,8 @@ class ImapSource:
             out.append(RawMessage(data=bytes(data), source=self._source(uid),
                                   received_at=_utc(item.get(b"INTERNALDATE"))))
         return out
+
+    # ------------------------------------------------------------ helpers
 
     def _source(self, uid: int) -> Source:
         return Source(mailbox=self.name, uidvalidity=self._uidvalidity, uid=uid)

@@ -1,6 +1,6 @@
 """Run an iterator a few items ahead of its consumer, on a thread.
 
-During a backlog the poll process is the pipeline's critical path; what
+During a backlog the poll process is the critical path; what
 feeds it (reading Maildir files, draining the fetcher's pipe) is mostly
 system calls, during which the GIL is free, so it can overlap with storing.
 Items come out in order; an exception from the iterator comes out where it

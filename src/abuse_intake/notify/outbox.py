@@ -20,8 +20,7 @@ from .. import crashpoints
 from ..config import Settings
 from ..errors import DeliveryError, InvalidActionError, NotFoundError
 from ..store import outbox as store
-from ..store.messages import now_iso
-from ..store.db import iso, parse_iso, transaction, utcnow
+from ..store.db import iso, now_iso, parse_iso, transaction, utcnow
 from . import smtp
 from .headers import clean_message_id, plain_address
 from .render import Renderer, category_label, function_labels

@@ -6,7 +6,7 @@ import json
 
 from ..config import SEVERITY_RANK
 from .db import iso
-from .messages import _all, _one
+from .rows import all_rows, one_row
 
 CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "reporters", "reports",
                 "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral")
@@ -86,11 +86,11 @@ def link_report(db, *, case_id: int, report_id: int, reporter: str | None, langu
 
 
 def case_by_ref(db, ref: str) -> dict | None:
-    return _one(db, "SELECT * FROM cases WHERE ref = ?", (ref.strip().upper(),))
+    return one_row(db, "SELECT * FROM cases WHERE ref = ?", (ref.strip().upper(),))
 
 
 def case_by_id(db, case_id: int) -> dict | None:
-    return _one(db, "SELECT * FROM cases WHERE id = ?", (case_id,))
+    return one_row(db, "SELECT * FROM cases WHERE id = ?", (case_id,))
 
 
 def is_case_reporter(db, case_id: int, reporter: str) -> bool:
@@ -102,7 +102,7 @@ def cases_by_refs(db, refs: list[str]) -> list[dict]:
     if not refs:
         return []
     marks = ",".join("?" for _ in refs)
-    return _all(db, f"SELECT id, ref, account_id, status FROM cases WHERE ref IN ({marks})", refs)
+    return all_rows(db, f"SELECT id, ref, account_id, status FROM cases WHERE ref IN ({marks})", refs)
 
 
 def cases_by_outgoing_message_ids(db, message_ids: list[str]) -> list[dict]:
@@ -110,7 +110,7 @@ def cases_by_outgoing_message_ids(db, message_ids: list[str]) -> list[dict]:
     if not message_ids:
         return []
     marks = ",".join("?" for _ in message_ids)
-    return _all(
+    return all_rows(
         db,
         "SELECT DISTINCT c.id, c.ref, c.account_id, c.status FROM outbox o "
         "JOIN outbox_cases oc ON oc.outbox_id = o.id JOIN cases c ON c.id = oc.case_id "
@@ -162,7 +162,7 @@ def list_cases(db, *, status: str = "open", category: str | None = None, severit
             where.append(f"{column} = ?")
             params.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return _all(
+    return all_rows(
         db,
         f"SELECT {', '.join(CASE_COLUMNS)} FROM cases {clause} "
         "ORDER BY severity_rank DESC, reporters DESC, opened_at, id",
@@ -171,7 +171,7 @@ def list_cases(db, *, status: str = "open", category: str | None = None, severit
 
 
 def reports_of_case(db, case_id: int) -> list[dict]:
-    rows = _all(
+    rows = all_rows(
         db,
         "SELECT r.id AS report_id, m.id AS message_row, m.message_id, r.reporter, r.received_at, r.language, "
         "r.category, r.severity, r.account_ids, r.matched_words, r.source, m.subject, m.text, "
@@ -186,7 +186,7 @@ def reports_of_case(db, case_id: int) -> list[dict]:
 
 
 def reporters_of_case(db, case_id: int) -> list[dict]:
-    return _all(db, "SELECT reporter, language, message_id, added_at FROM case_reporters "
+    return all_rows(db, "SELECT reporter, language, message_id, added_at FROM case_reporters "
                     "WHERE case_id = ? ORDER BY added_at, reporter", (case_id,))
 
 

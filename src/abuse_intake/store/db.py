@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..errors import StoreBusyError, StoreError
 from .schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # every stored timestamp: UTC to the second, sorts as text
 
 
 def utcnow() -> datetime:
@@ -31,7 +33,19 @@ def iso(dt: datetime | None = None) -> str:
     dt = dt or utcnow()
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(timezone.utc).strftime(ISO_FORMAT)
+
+
+_now = [-1, ""]  # [second, iso() of it]
+
+
+def now_iso() -> str:
+    """iso() of the current time: every stored row gets one, so the string is made once per second."""
+    second = int(time.time())  # floored, as datetime.now() is
+    if second != _now[0]:
+        _now[1] = time.strftime(ISO_FORMAT, time.gmtime(second))
+        _now[0] = second
+    return _now[1]
 
 
 def parse_iso(value: str) -> datetime:
@@ -66,7 +80,7 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.
         migrate(db)
     except sqlite3.OperationalError as exc:
         conn.close()
-        raise _translate(exc, path) from None
+        raise store_error(exc, path) from None
     return db
 
 
@@ -108,7 +122,8 @@ def _split(script: str) -> list[str]:
     return out
 
 
-def _translate(exc: sqlite3.OperationalError, path: Path | str = "", conn: sqlite3.Connection | None = None) -> StoreError:
+def store_error(exc: sqlite3.OperationalError, path: Path | str = "", conn: sqlite3.Connection | None = None) -> StoreError:
+    """The StoreError (StoreBusyError for a lock) that names the database for one SQLite failure."""
     if not path and conn is not None:
         try:
             path = conn.execute("PRAGMA database_list").fetchone()[2]
@@ -128,7 +143,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise _translate(exc, conn=conn) from None
+        raise store_error(exc, conn=conn) from None
     try:
         yield conn
     except BaseException:
@@ -138,7 +153,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         _rollback(conn, "ROLLBACK")
-        raise _translate(exc, conn=conn) from None
+        raise store_error(exc, conn=conn) from None
 
 
 def _rollback(conn: sqlite3.Connection, *statements: str) -> None:
@@ -151,15 +166,29 @@ def _rollback(conn: sqlite3.Connection, *statements: str) -> None:
 
 
 @contextmanager
-def savepoint(conn: sqlite3.Connection, name: str = "msg") -> Iterator[None]:
-    """A nested unit inside a batch transaction: one message's rows."""
-    conn.execute(f"SAVEPOINT {name}")
+def store_errors(conn: sqlite3.Connection) -> Iterator[None]:
+    """SQLite's own failures (disk, lock) inside become StoreError: the store
+    failed, not the data being written, and callers need not know sqlite3."""
     try:
         yield
-    except BaseException:
-        _rollback(conn, f"ROLLBACK TO {name}", f"RELEASE {name}")
-        raise
-    conn.execute(f"RELEASE {name}")
+    except sqlite3.OperationalError as exc:
+        raise store_error(exc, conn=conn) from None
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection, name: str = "msg") -> Iterator[None]:
+    """A nested unit inside a batch transaction: one message's rows.
+
+    An SQLite failure (sqlite3.OperationalError) is raised as StoreError, so
+    the caller can tell "the store failed" from "this message is bad"."""
+    with store_errors(conn):
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            _rollback(conn, f"ROLLBACK TO {name}", f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
 
 
 class Checkpointer:

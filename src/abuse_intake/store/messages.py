@@ -3,52 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any, Iterable
 
-from ..intake.base import Cursor
-from .db import iso
-
-# The hot-path functions here (and in cases.py, outbox.py) call db.conn.execute:
-# sqlite_utils' db.execute adds a tracer check and two in_transaction reads per
-# statement, for an auto-commit that never applies inside the caller's transaction.
-
-
-def _one(db, sql: str, params: Iterable[Any] = ()) -> dict | None:
-    cur = db.conn.execute(sql, tuple(params))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    return dict(zip([d[0] for d in cur.description], row))
-
-
-def _all(db, sql: str, params: Iterable[Any] = ()) -> list[dict]:
-    cur = db.conn.execute(sql, tuple(params))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def json_list(values, ensure_ascii: bool = True) -> str:
-    """json.dumps(values, ensure_ascii=...) for a list, in a third of the time when it holds
-    only str: the same C escaping functions json's encoder uses, joined with its ", "."""
-    if type(values) is list and all(type(v) is str for v in values):
-        enc = encode_basestring_ascii if ensure_ascii else encode_basestring
-        return "[" + ", ".join(map(enc, values)) + "]"
-    return json.dumps(values, ensure_ascii=ensure_ascii)
-
-
-_now = [-1, ""]  # [second, iso() of it]
-
-
-def now_iso() -> str:
-    """iso() of the current time: every stored row gets one, so the string is made once per second."""
-    second = int(time.time())  # floored, as datetime.now() is
-    if second != _now[0]:
-        _now[1] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
-        _now[0] = second
-    return _now[1]
-
+from ..models import Cursor
+from .db import iso, now_iso
+from .rows import all_rows, json_list, one_row
 
 # -- dedupe look-ups -------------------------------------------------------
 
@@ -65,7 +23,7 @@ def by_message_id(db, message_id: str) -> dict | None:
 
 
 def recent_reports_by(db, reporter: str, since: str, until: str) -> list[dict]:
-    return _all(
+    return all_rows(
         db,
         "SELECT r.id, r.message_id, r.account_ids, r.text_fingerprint FROM reports r "
         "WHERE r.reporter = ? AND r.received_at >= ? AND r.received_at <= ? AND r.source = 'email' "
@@ -124,7 +82,7 @@ def insert_attachments(db, message_row: int, rows: list[tuple]) -> None:
 # -- cursors ---------------------------------------------------------------
 
 def get_cursor(db, mailbox: str) -> Cursor:
-    row = _one(db, "SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = ?", (mailbox,))
+    row = one_row(db, "SELECT uidvalidity, last_uid FROM mailbox_cursors WHERE mailbox = ?", (mailbox,))
     if row is None:
         return Cursor(None, 0)
     return Cursor(row["uidvalidity"], row["last_uid"])
@@ -154,7 +112,7 @@ def finish_run(db, run_id: int, counts: dict, error: str | None = None) -> None:
 
 def list_messages(db, kind: str | None = None) -> list[dict]:
     where, params = ("WHERE m.kind = ?", (kind,)) if kind else ("", ())
-    rows = _all(
+    rows = all_rows(
         db,
         "SELECT m.id, m.message_id, m.reporter, m.from_address, m.subject, m.kind, m.reason, "
         "m.received_at, m.stored_at, m.duplicate_of, "
@@ -169,11 +127,11 @@ def list_messages(db, kind: str | None = None) -> list[dict]:
 
 
 def get_message(db, message_row: int) -> dict | None:
-    return _one(db, "SELECT * FROM messages WHERE id = ?", (message_row,))
+    return one_row(db, "SELECT * FROM messages WHERE id = ?", (message_row,))
 
 
 def attachments_of(db, message_row: int) -> list[dict]:
-    return _all(db, "SELECT id, sha256, filename, content_type, size, skipped_reason FROM attachments "
+    return all_rows(db, "SELECT id, sha256, filename, content_type, size, skipped_reason FROM attachments "
                     "WHERE message_id = ? ORDER BY id", (message_row,))
 
 

@@ -4,29 +4,13 @@ delivery attempt. Functions never commit; the caller owns the transaction."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Iterable
 
-from .messages import json_list
+from .rows import all_rows, json_list, one_row, placeholders
 
 STATUSES = ("pending", "held", "sent", "failed")
 LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "status", "attempts",
                 "message_id", "created_at", "sent_at", "next_attempt_at", "last_error")
-
-
-def _one(db, sql: str, params: Iterable[Any] = ()) -> dict | None:
-    cur = db.execute(sql, tuple(params))
-    row = cur.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cur.description], row))
-
-
-def _all(db, sql: str, params: Iterable[Any] = ()) -> list[dict]:
-    cur = db.execute(sql, tuple(params))
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def _marks(values) -> str:
-    return ",".join("?" for _ in values)
 
 
 # -- queueing ----------------------------------------------------------------
@@ -57,8 +41,8 @@ def cases_already_told(db, kinds: Iterable[str], recipient: str, case_ids: list[
     if not case_ids or not kinds:
         return set()
     rows = db.conn.execute(
-        f"SELECT case_id FROM outbox_cases WHERE recipient = ? AND kind IN ({_marks(kinds)}) "
-        f"AND case_id IN ({_marks(case_ids)})", (recipient, *kinds, *case_ids)).fetchall()
+        f"SELECT case_id FROM outbox_cases WHERE recipient = ? AND kind IN ({placeholders(kinds)}) "
+        f"AND case_id IN ({placeholders(case_ids)})", (recipient, *kinds, *case_ids)).fetchall()
     return {r[0] for r in rows}
 
 
@@ -73,13 +57,13 @@ def our_message_ids_for(db, case_id: int, recipient: str) -> list[str]:
 # -- what an outcome email needs ---------------------------------------------
 
 def case_for_outcome(db, case_id: int) -> dict | None:
-    return _one(db, "SELECT id, ref, account_id, status, category, decision, decision_category "
+    return one_row(db, "SELECT id, ref, account_id, status, category, decision, decision_category "
                     "FROM cases WHERE id = ?", (case_id,))
 
 
 def reporters_for_outcome(db, case_id: int) -> list[dict]:
     """Each reporter of the case, with the name and subject of their first message."""
-    return _all(
+    return all_rows(
         db,
         "SELECT r.reporter, r.language, r.message_id, "
         " (SELECT m.from_name FROM messages m WHERE m.message_id = r.message_id "
@@ -92,7 +76,7 @@ def reporters_for_outcome(db, case_id: int) -> list[dict]:
 
 def sanction_for_case(db, case_id: int) -> dict | None:
     """The latest sanction of the case that was not revoked."""
-    row = _one(db, "SELECT action, functions, until FROM sanctions WHERE case_id = ? AND revoked = 0 "
+    row = one_row(db, "SELECT action, functions, until FROM sanctions WHERE case_id = ? AND revoked = 0 "
                    "ORDER BY id DESC LIMIT 1", (case_id,))
     if row:
         row["functions"] = json.loads(row["functions"] or "[]")
@@ -115,7 +99,7 @@ def due(db, now: str, limit: int | None = None) -> list[dict]:
     if limit is not None:
         sql += " LIMIT ?"
         params += (limit,)
-    return [_decode(r) for r in _all(db, sql, params)]
+    return [_decode(r) for r in all_rows(db, sql, params)]
 
 
 def sent_to_since(db, recipient: str, since: str) -> tuple[int, str | None]:
@@ -152,14 +136,14 @@ def add_attempt(db, outbox_id: int, at: str, result: str, detail: str | None) ->
 
 
 def attempts_of(db, outbox_id: int) -> list[dict]:
-    return _all(db, "SELECT at, result, detail FROM delivery_attempts WHERE outbox_id = ? ORDER BY id",
+    return all_rows(db, "SELECT at, result, detail FROM delivery_attempts WHERE outbox_id = ? ORDER BY id",
                 (outbox_id,))
 
 
 # -- reading -----------------------------------------------------------------
 
 def get(db, outbox_id: int) -> dict | None:
-    row = _one(db, "SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+    row = one_row(db, "SELECT * FROM outbox WHERE id = ?", (outbox_id,))
     return _decode(row) if row else None
 
 
@@ -173,7 +157,7 @@ def list_emails(db, status: str = "all", limit: int | None = None) -> list[dict]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [_decode(r) for r in _all(db, sql, params)]
+    return [_decode(r) for r in all_rows(db, sql, params)]
 
 
 def count_by_status(db) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .messages import _all, _one
+from .rows import all_rows, one_row
 
 SANCTION_COLUMNS = (
     "s.id, s.account_id, s.case_id, c.ref AS case_ref, s.action, s.functions, s.starts_at, s.until, "
@@ -31,13 +31,13 @@ def append_audit(db, *, at: str, actor: str, action: str, case_id: int | None = 
 
 
 def audit_of_case(db, case_id: int) -> list[dict]:
-    return [_decode_audit(r) for r in _all(
+    return [_decode_audit(r) for r in all_rows(
         db, "SELECT id, at, actor, action, case_id, account_id, detail FROM audit_log "
             "WHERE case_id = ? ORDER BY id", (case_id,))]
 
 
 def audit_of_account(db, account_id: str) -> list[dict]:
-    return [_decode_audit(r) for r in _all(
+    return [_decode_audit(r) for r in all_rows(
         db, "SELECT id, at, actor, action, case_id, account_id, detail FROM audit_log "
             "WHERE account_id = ? ORDER BY id", (account_id,))]
 
@@ -69,7 +69,7 @@ def touch_case(db, case_id: int, at: str) -> None:
 
 def merged_into(db, case_id: int) -> str | None:
     """The ref a merged case was folded into (store.cases.move_reports keeps it in decision_note)."""
-    row = _one(db, "SELECT decision_note FROM cases WHERE id = ? AND status = 'merged'", (case_id,))
+    row = one_row(db, "SELECT decision_note FROM cases WHERE id = ? AND status = 'merged'", (case_id,))
     return row["decision_note"] if row else None
 
 
@@ -87,19 +87,19 @@ def insert_sanction(db, *, account_id: str, case_id: int, action: str, functions
 
 
 def sanction_by_id(db, sanction_id: int) -> dict | None:
-    row = _one(db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
+    row = one_row(db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
                    "WHERE s.id = ?", (sanction_id,))
     return _decode_sanction(row) if row else None
 
 
 def sanctions_of_account(db, account_id: str) -> list[dict]:
-    return [_decode_sanction(r) for r in _all(
+    return [_decode_sanction(r) for r in all_rows(
         db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
             "WHERE s.account_id = ? ORDER BY s.starts_at, s.id", (account_id,))]
 
 
 def sanctions_of_case(db, case_id: int) -> list[dict]:
-    return [_decode_sanction(r) for r in _all(
+    return [_decode_sanction(r) for r in all_rows(
         db, f"SELECT {SANCTION_COLUMNS} FROM sanctions s JOIN cases c ON c.id = s.case_id "
             "WHERE s.case_id = ? ORDER BY s.id", (case_id,))]
 
@@ -124,7 +124,7 @@ def list_sanctions(db, *, account_id: str | None = None, since: str | None = Non
     if enforcement_due:
         where.append("s.enforcement_status IN ('pending', 'failed')")
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return [_decode_sanction(r) for r in _all(
+    return [_decode_sanction(r) for r in all_rows(
         db,
         f"SELECT {SANCTION_COLUMNS}, "
         "(SELECT COUNT(*) FROM case_reports cr WHERE cr.case_id = s.case_id) AS reports, "
@@ -157,12 +157,12 @@ def _decode_sanction(row: dict) -> dict:
 # -- account history ------------------------------------------------------
 
 def cases_of_account(db, account_id: str) -> list[dict]:
-    return _all(
+    return all_rows(
         db, "SELECT id, ref, status, category, severity, reporters, reports, opened_at, decided_at, "
             "decision, decision_category, decision_severity, referral FROM cases "
             "WHERE account_id = ? ORDER BY opened_at, id", (account_id,))
 
 
 def account_known(db, account_id: str) -> bool:
-    return _one(db, "SELECT 1 AS x FROM cases WHERE account_id = ? UNION ALL "
+    return one_row(db, "SELECT 1 AS x FROM cases WHERE account_id = ? UNION ALL "
                     "SELECT 1 FROM sanctions WHERE account_id = ? LIMIT 1", (account_id, account_id)) is not None

@@ -1,4 +1,4 @@
-"""Fetch a backlog ahead of the pipeline, in a process of its own (IMAP).
+"""Fetch a backlog ahead of the poll, in a process of its own (IMAP).
 
 Over IMAP the poll process was the critical path of a backlog: it waited for
 each FETCH and spent ~0.3 ms a message in imaplib's response parsing while
@@ -18,24 +18,48 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol
 
-from ..children import die_with_parent, one_way_pipe
 from ..errors import MailboxError
-from ..models import RawMessage
-from .readahead import read_ahead
-
-if TYPE_CHECKING:
-    from .imap import ImapSource
+from ..intake.readahead import read_ahead
+from ..models import Cursor, RawMessage
+from .children import die_with_parent, one_way_pipe
 
 log = logging.getLogger(__name__)
 
 MIN_BACKLOG = 200  # messages; below this a second connection is not worth its login
 PROCESS_NAME = "abuse-intake-fetcher"
-DEPTH = 3  # batches held in memory ahead of the pipeline
+DEPTH = 3  # batches held in memory ahead of the poll
 
 
-def batches(source: "ImapSource", uids: list[int]) -> Iterator[list[RawMessage]]:
+class Prefetchable(Protocol):
+    """What a source offers to be fetched ahead (intake/imap.py's ImapSource does)."""
+
+    prefetch: bool  # False: this source is never fetched ahead
+    settings: object  # with .timeout, seconds
+
+    def pending(self, cursor: Cursor, limit: int | None) -> list[int]: ...
+    def fetch_uids(self, uids: list[int]) -> Iterator[list[RawMessage]]: ...
+    def fetch_batch(self, uids: list[int]) -> list[RawMessage]: ...
+    def batch_size(self) -> int: ...
+    def uidvalidity(self) -> int | None: ...
+    def reader(self) -> "Prefetchable": ...
+
+
+def new_batches(source, cursor: Cursor, limit: int | None) -> Iterator[list[RawMessage]]:
+    """The source's new messages in batches; a backlog of MIN_BACKLOG or more is
+    fetched ahead by a child process when the source can be (see Prefetchable)."""
+    if not getattr(source, "prefetch", False) or not hasattr(source, "reader"):
+        yield from source.fetch_new(cursor, limit)
+        return
+    uids = source.pending(cursor, limit)
+    if len(uids) >= MIN_BACKLOG:
+        yield from batches(source, uids)
+    else:
+        yield from source.fetch_uids(uids)
+
+
+def batches(source: Prefetchable, uids: list[int]) -> Iterator[list[RawMessage]]:
     """The messages of `uids` in batches, fetched by a child process when one can be started."""
     import multiprocessing
 
@@ -102,11 +126,9 @@ def _messages(conn, wait: float) -> Iterator[tuple]:
             return
 
 
-def _serve(conn, parent_source: "ImapSource", uids: list[int]) -> None:
-    from .imap import ImapSource
-
+def _serve(conn, parent_source: Prefetchable, uids: list[int]) -> None:
     die_with_parent()
-    source = ImapSource(parent_source.settings, parent_source._password, readonly=True)  # noqa: SLF001 - same run
+    source = parent_source.reader()
     try:
         if os.getppid() == 1:
             return
@@ -116,7 +138,7 @@ def _serve(conn, parent_source: "ImapSource", uids: list[int]) -> None:
         size = source.batch_size()
         for start in range(0, len(uids), size):
             end = min(start + size, len(uids))
-            conn.send(("batch", end, source._fetch(uids[start:end])))  # noqa: SLF001
+            conn.send(("batch", end, source.fetch_batch(uids[start:end])))
         conn.send(("end", len(uids), None))
     except MailboxError as exc:
         _send(conn, ("error", 0, str(exc)))

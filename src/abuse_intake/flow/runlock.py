@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import LockedError, StoreError
+from ..errors import LockedError, StoreError
 
 
 @contextmanager

@@ -1,10 +1,11 @@
-"""The flow: raw message -> stored message -> report -> cases -> queued reply.
+"""Processing one message: raw bytes -> stored message -> report -> cases -> queued reply.
 
-`Processor.process` handles one message inside the caller's transaction, in a
-savepoint of its own, so one bad message is quarantined (raw bytes kept, error
-recorded) without undoing its batch. `poll` drives a mail source batch by
-batch: one commit per batch, and only after that commit is the server told the
-messages are done.
+`prepare` is the CPU-only half (parse, robots, extraction, fingerprint; no
+database), run in worker processes during a backlog. `Processor.store` is
+the database half: it classifies the message against stored state and writes
+its rows inside the caller's transaction, in a savepoint of its own, so one
+bad message is quarantined (raw bytes kept, error recorded) without undoing
+its batch. A run over a mail source is flow/poll.py; replay is flow/replay.py.
 """
 
 from __future__ import annotations
@@ -12,36 +13,31 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Protocol
 
-from . import crashpoints
-from .cases.dedupe import fingerprint, same_accounts, similar
-from .config import Settings
-from .errors import InvalidActionError, NotFoundError, ReplayError, StoreError
-from .extract import extract
-from .intake.base import Cursor, MailSource
-from .models import Extraction, ParsedMessage, RawMessage, RobotVerdict, Source
-from .parse.message import parse_message
-from .parse.robots import detect_robot
-from .store import cases as case_store
-from .store import messages as msg_store
-from .marking import DoneMarker
-from .store import blobs
-from .store.blobs import sha256
-from .store.db import Checkpointer, _translate, iso, parse_iso, savepoint, transaction, utcnow
-from .workers import Preparer
+from ..cases.dedupe import fingerprint, same_accounts, similar
+from ..config import Settings
+from ..errors import StoreError
+from ..extract import extract
+from ..models import KINDS, Extraction, ParsedMessage, RawMessage, RobotVerdict
+from ..parse.message import parse_message
+from ..parse.robots import detect_robot
+from ..store import blobs
+from ..store import cases as case_store
+from ..store import messages as msg_store
+from ..store.blobs import sha256
+from ..store.db import iso, parse_iso, savepoint, store_errors, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = ("report", "reply", "non_report", "robot", "duplicate", "resend", "quarantined")
+__all__ = ["KINDS", "Outcome", "Prepared", "Processor", "prepare", "process_one"]
 _ADDRESS = re.compile(r"[^@\s<>\"',;:()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 class Notifier(Protocol):
-    """What the pipeline needs from notify/: queue emails inside the current transaction."""
+    """What processing needs from notify/: queue emails inside the current transaction."""
 
     def queue_report_reply(self, db, settings, renderer, **kw) -> int | None: ...
     def queue_not_a_report(self, db, settings, renderer, **kw) -> int | None: ...
@@ -61,35 +57,6 @@ class Outcome:
     cases_opened: int = 0
     stored: bool = True  # False: byte-identical re-read, nothing new written
     outbox_id: int | None = None
-
-
-@dataclass
-class PollSummary:
-    fetched: int = 0
-    stored: int = 0
-    reports: int = 0
-    replies: int = 0
-    duplicates: int = 0
-    resends: int = 0
-    robots: int = 0
-    non_reports: int = 0
-    quarantined: int = 0
-    cases_opened: int = 0
-    leftovers_marked: int = 0
-    uidvalidity_changed: bool = False
-
-    _FIELD = {"report": "reports", "reply": "replies", "duplicate": "duplicates", "resend": "resends",
-              "robot": "robots", "non_report": "non_reports", "quarantined": "quarantined"}
-
-    def add(self, outcome: Outcome) -> None:
-        self.fetched += 1
-        self.stored += int(outcome.stored)
-        name = self._FIELD[outcome.kind]
-        setattr(self, name, getattr(self, name) + 1)
-        self.cases_opened += outcome.cases_opened
-
-    def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
 @dataclass
@@ -148,18 +115,16 @@ class Processor:
             # The same bytes again (re-delivery, re-scan, crash recovery): a no-op.
             return Outcome("duplicate", reason=f"same bytes as message {seen['id']}",
                            message_row=seen["id"], duplicate_of=seen["id"], stored=False)
-        try:
+        with store_errors(db.conn):
             blobs.put_raw(db, raw.data, digest)  # quarantined messages keep their bytes too
-        except sqlite3.OperationalError as exc:
-            raise _translate(exc, conn=db.conn) from None
         reason = prep.error
         if reason is None:
             try:
                 with savepoint(db.conn):
                     return self._store(raw, prep)
-            except (StoreError, sqlite3.OperationalError) as exc:
+            except StoreError:
                 # The store itself failed (disk, lock): not this message's fault; stop the batch.
-                raise exc if isinstance(exc, StoreError) else _translate(exc, conn=db.conn) from None
+                raise
             except Exception as exc:  # noqa: BLE001 - any other failure quarantines just this message
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
         with savepoint(db.conn):
@@ -198,66 +163,89 @@ class Processor:
         return addr
 
     def _store(self, raw: RawMessage, prep: Prepared) -> Outcome:
-        db, settings, parsed = self.db, self.settings, prep.parsed
-        row = self._base_row(raw, prep.digest, parsed, "report")
+        m = Candidate(prep, self._base_row(raw, prep.digest, prep.parsed, "report"))
+        for _name, rule in RULES:
+            outcome = rule(self, m)
+            if outcome is not None:
+                return outcome
+        raise AssertionError("the report rule always decides")  # pragma: no cover
 
-        if parsed.message_id:
-            first = msg_store.by_message_id(db, parsed.message_id)
-            if first is not None:
-                # Same sender as the first delivery: no reply is due either way.
-                row.update(kind="duplicate", reason=f"same Message-ID as message {first['id']}",
-                           duplicate_of=first["id"], reporter=first["reporter"], language=first["language"])
-                return Outcome("duplicate", row["reason"], msg_store.insert_message(db, row),
-                               duplicate_of=first["id"], reporter=first["reporter"])
+    # -- the rules (see RULES below for their order) ----------------------------
 
-        verdict = prep.verdict
-        if verdict is not None and verdict.kind != "arf":
-            row.update(kind="robot", reason=f"{verdict.kind}: {verdict.reason}")
-            return Outcome("robot", row["reason"], msg_store.insert_message(db, row))
+    def _duplicate(self, m: "Candidate") -> Outcome | None:
+        """The same Message-ID as a stored message (the same bytes never get here)."""
+        if not m.parsed.message_id:
+            return None
+        first = msg_store.by_message_id(self.db, m.parsed.message_id)
+        if first is None:
+            return None
+        # Same sender as the first delivery: no reply is due either way.
+        m.row.update(kind="duplicate", reason=f"same Message-ID as message {first['id']}",
+                     duplicate_of=first["id"], reporter=first["reporter"], language=first["language"])
+        return Outcome("duplicate", m.row["reason"], msg_store.insert_message(self.db, m.row),
+                       duplicate_of=first["id"], reporter=first["reporter"])
 
-        is_arf = verdict is not None  # a partner's feedback report: a report with nobody to answer
-        reporter = None if is_arf else self._reporter(parsed)
-        row["reporter"] = reporter
-        ext = prep.extraction
-        row["language"] = None if is_arf else ext.language
+    def _robot(self, m: "Candidate") -> Outcome | None:
+        """An auto-reply, bounce, list mail, loop or sender-less message (an ARF report is not one)."""
+        verdict = m.prep.verdict
+        if verdict is None or verdict.kind == "arf":
+            return None
+        m.row.update(kind="robot", reason=f"{verdict.kind}: {verdict.reason}")
+        return Outcome("robot", m.row["reason"], msg_store.insert_message(self.db, m.row))
 
-        if reporter and not is_arf:
-            targets = self._reply_targets(parsed, reporter)
-            if targets:
-                return self._store_reply(prep, row, targets)
+    def _reply(self, m: "Candidate") -> Outcome | None:
+        """A case reporter writing again about that case (case tag or threading)."""
+        self._as_report(m)
+        if not m.reporter or m.is_arf:
+            return None
+        targets = self._reply_targets(m.parsed, m.reporter)
+        return self._store_reply(m.prep, m.row, targets) if targets else None
 
-        if not is_arf and not ext.account_ids and ext.category is None:
-            row.update(kind="non_report", reason="no account ID and no abuse words")
-            message_row = msg_store.insert_message(db, row)
-            self._store_attachments(message_row, parsed)
-            outbox_id = self.notifier.queue_not_a_report(
-                db, settings, self.renderer, source_message=message_row, recipient=reporter,
-                language=ext.language, reporter_name=parsed.from_name,
-                reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject)
-            return Outcome("non_report", row["reason"], message_row, reporter=reporter,
-                           language=ext.language, outbox_id=outbox_id)
+    def _non_report(self, m: "Candidate") -> Outcome | None:
+        """No account ID and no abuse words: a question, not a report (answered as such)."""
+        self._as_report(m)
+        db, parsed, ext = self.db, m.parsed, m.ext
+        if m.is_arf or ext.account_ids or ext.category is not None:
+            return None
+        m.row.update(kind="non_report", reason="no account ID and no abuse words")
+        message_row = msg_store.insert_message(db, m.row)
+        self._store_attachments(message_row, parsed)
+        outbox_id = self.notifier.queue_not_a_report(
+            db, self.settings, self.renderer, source_message=message_row, recipient=m.reporter,
+            language=ext.language, reporter_name=parsed.from_name,
+            reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject)
+        return Outcome("non_report", m.row["reason"], message_row, reporter=m.reporter,
+                       language=ext.language, outbox_id=outbox_id)
 
+    def _resend(self, m: "Candidate") -> Outcome | None:
+        """The same reporter again about the same accounts, in near-identical words, within the window."""
+        self._as_report(m)
+        if not m.reporter:
+            return None
+        ext, category = m.ext, m.ext.category or "other"
+        earlier = self._resend_of(m.reporter, m.row["received_at"], ext.account_ids, m.prep.fingerprint)
+        if earlier is None:
+            return None
+        m.row.update(kind="resend", reason=f"re-sent report, same as message {earlier}", duplicate_of=earlier)
+        return Outcome("resend", m.row["reason"], msg_store.insert_message(self.db, m.row),
+                       duplicate_of=earlier, reporter=m.reporter, language=ext.language,
+                       account_ids=ext.account_ids, category=category)
+
+    def _report(self, m: "Candidate") -> Outcome:
+        """Everything else: a report, linked to the open case of each account it names."""
+        self._as_report(m)
+        db, settings, parsed, ext, row, reporter = self.db, self.settings, m.parsed, m.ext, m.row, m.reporter
         category = ext.category or "other"
         severity = settings.severity_of(category)
         received_at = row["received_at"]
-        fp = prep.fingerprint
-
-        if reporter:
-            earlier = self._resend_of(reporter, received_at, ext.account_ids, fp)
-            if earlier is not None:
-                row.update(kind="resend", reason=f"re-sent report, same as message {earlier}",
-                           duplicate_of=earlier)
-                return Outcome("resend", row["reason"], msg_store.insert_message(db, row),
-                               duplicate_of=earlier, reporter=reporter, language=ext.language,
-                               account_ids=ext.account_ids, category=category)
-
-        row["reason"] = "feedback report (ARF)" if is_arf else ""
+        fp = m.prep.fingerprint
+        row["reason"] = "feedback report (ARF)" if m.is_arf else ""
         message_row = msg_store.insert_message(db, row)
         self._store_attachments(message_row, parsed)
         report_id = msg_store.insert_report(
             db, message_row=message_row, reporter=reporter, received_at=received_at,
             language=row["language"], category=category, severity=severity, account_ids=ext.account_ids,
-            matched_words=ext.matched_words, fingerprint=fp, source="arf" if is_arf else "email")
+            matched_words=ext.matched_words, fingerprint=fp, source="arf" if m.is_arf else "email")
         cases, opened = self._link_cases(report_id, ext.account_ids, reporter, row["language"],
                                          parsed.message_id, category, severity, received_at)
         outbox_id = None
@@ -269,6 +257,14 @@ class Processor:
         return Outcome("report", row["reason"], message_row, reporter=reporter, language=row["language"],
                        account_ids=ext.account_ids, category=category, case_refs=[c["ref"] for c in cases],
                        cases_opened=opened, outbox_id=outbox_id)
+
+    def _as_report(self, m: "Candidate") -> None:
+        """Past the robot rule the message is someone's mail: name its reporter and language."""
+        if m.reporter is _UNSET:
+            m.is_arf = m.prep.verdict is not None  # a partner's feedback report: nobody to answer
+            m.reporter = None if m.is_arf else self._reporter(m.parsed)
+            m.row["reporter"] = m.reporter
+            m.row["language"] = None if m.is_arf else m.ext.language
 
     # -- pieces --------------------------------------------------------------
 
@@ -361,88 +357,53 @@ class Processor:
         msg_store.insert_attachments(self.db, message_row, rows)
 
 
-# -- a whole run ---------------------------------------------------------------
+_UNSET = object()
+
+
+@dataclass
+class Candidate:
+    """One message while the rules look at it: what prepare() made, and its row so far."""
+
+    prep: Prepared
+    row: dict
+    reporter: object = _UNSET  # str | None once the reply rule has named it
+    is_arf: bool = False
+
+    @property
+    def parsed(self) -> ParsedMessage:
+        return self.prep.parsed
+
+    @property
+    def ext(self) -> Extraction:
+        return self.prep.extraction
+
+
+# The classification, in order: the first rule that returns an Outcome decides
+# what the message is (its kind) and writes its rows. A new kind of message is
+# one new rule here. Order matters: a repeated Message-ID is a duplicate even
+# from a robot; robots are never answered; a reply to a case is not judged as
+# a new report; a re-sent report is only looked for among reports.
+RULES: tuple[tuple[str, Callable[[Processor, Candidate], Outcome | None]], ...] = (
+    ("duplicate", Processor._duplicate),
+    ("robot", Processor._robot),
+    ("reply", Processor._reply),
+    # ("appeal", Processor._appeal),  <- the appeal rule goes here: after reply, before non-report
+    ("non_report", Processor._non_report),
+    ("resend", Processor._resend),
+    ("report", Processor._report),
+)
+
+
+# -- one message on its own ---------------------------------------------------
 
 def default_notifier() -> Notifier:
-    from .notify import outbox
+    from ..notify import outbox
     return outbox
 
 
 def default_renderer(settings: Settings):
-    from .notify.render import Renderer
+    from ..notify.render import Renderer
     return Renderer(settings)
-
-
-def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None,
-         notifier: Notifier | None = None, renderer=None,
-         on_batch: Callable[[PollSummary], None] | None = None) -> PollSummary:
-    """Read new messages from `source` and store them; returns the counts.
-
-    Raises MailboxError when the server fails (everything committed so far
-    stays committed and the next run resumes from the cursor) and StoreError
-    when the database cannot be written (nothing of the failing batch is
-    committed or marked done).
-
-    A backlog (full batches) is parsed by worker processes one batch ahead
-    while this process stores the current one; messages are still stored in
-    arrival order, so dedupe and resend detection see what they would see
-    serially. Messages are marked done on the server in groups of
-    `mailbox.mark_done_every` (each group only after its commit): a server
-    MOVE costs per command, and a run that dies in between leaves
-    "leftovers" that the next run marks without storing them again.
-    """
-    processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
-    summary = PollSummary()
-    preparer = Preparer(settings, prepare)
-    try:
-        with source:
-            cursor = _start(db, source, summary)
-            marker = DoneMarker(source, settings.mailbox.mark_done_every)
-            checkpointer = Checkpointer(db)
-            try:
-                for batch, preps in preparer.ahead(source.fetch_new(cursor, limit)):
-                    with transaction(db):
-                        for raw, prep in zip(batch, preps):
-                            summary.add(processor.store(raw, prep))
-                        uids = [r.source.uid for r in batch if r.source.uid is not None]
-                        cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
-                        msg_store.set_cursor(db, source.name, cursor)
-                        crashpoints.hit("before_commit")
-                    crashpoints.hit("after_commit")
-                    checkpointer.committed()
-                    log.info("committed %d messages (%d so far), cursor at UID %s",
-                             len(batch), summary.fetched, cursor.last_uid)
-                    marker.add([r.source for r in batch])
-                    if on_batch is not None:
-                        on_batch(summary)
-                marker.finish()
-            finally:
-                checkpointer.close()
-                marker.close()
-    finally:
-        preparer.close()
-    return summary
-
-
-def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
-    """Validate the stored cursor against the server and finish a dead run's marking."""
-    validity = source.uidvalidity()
-    cursor = msg_store.get_cursor(db, source.name)
-    if cursor.uidvalidity is not None and validity != cursor.uidvalidity:
-        # UIDs of the old numbering mean nothing now: re-scan; dedupe stops repeats.
-        summary.uidvalidity_changed = True
-        log.warning("UIDVALIDITY of %s changed from %s to %s: re-scanning the folder (nothing is stored twice)",
-                    source.name, cursor.uidvalidity, validity)
-        cursor = Cursor(validity, 0)
-    else:
-        cursor = Cursor(validity, cursor.last_uid)
-    leftovers = source.leftovers(cursor)
-    if leftovers:
-        # Committed by a run that died before telling the server.
-        source.mark_done(leftovers)
-        summary.leftovers_marked = len(leftovers)
-        log.info("marked %d messages done that an earlier run had committed", len(leftovers))
-    return cursor
 
 
 def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier | None = None,
@@ -451,26 +412,3 @@ def process_one(db, settings: Settings, raw: RawMessage, *, notifier: Notifier |
     processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
     with transaction(db):
         return processor.process(raw)
-
-
-def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | None = None,
-           renderer=None) -> Outcome:
-    """Process a quarantined message again from its stored raw bytes."""
-    row = msg_store.get_message(db, message_row)
-    if row is None:
-        raise NotFoundError(f"no message {message_row}")
-    if row["kind"] != "quarantined":
-        raise InvalidActionError(f"message {message_row} is not quarantined (it is {row['kind']})")
-    data = blobs.get_raw(db, row["raw_sha256"])
-    if data is None:
-        raise StoreError(f"the raw bytes of message {message_row} are missing from the store")
-    processor = Processor(db, settings, renderer or default_renderer(settings), notifier or default_notifier())
-    raw = RawMessage(data, Source(row["mailbox"], row["uidvalidity"], row["uid"]))
-    with transaction(db):
-        # The quarantined row steps aside so the message can be stored as what it really is.
-        msg_store.delete_message(db, message_row)
-        outcome = processor.process(raw)
-        if outcome.kind == "quarantined":
-            raise ReplayError(f"message {message_row} failed again: {outcome.reason}")
-        msg_store.mark_replayed(db, outcome.message_row)
-    return outcome

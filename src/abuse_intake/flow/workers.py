@@ -20,8 +20,8 @@ import os
 from typing import Callable, Iterable, Iterator
 
 from .children import die_with_parent, one_way_pipe
-from .config import Settings
-from .models import RawMessage
+from ..config import Settings
+from ..models import RawMessage
 
 log = logging.getLogger(__name__)
 

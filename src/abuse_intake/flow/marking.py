@@ -9,7 +9,7 @@ otherwise; a small group is not worth a thread and is marked in place); the thre
 so it costs the storing thread little. Only one group is in flight at a
 time, its outcome is collected before the next starts, and a failure is
 raised in the poll at that point. Whatever a dead run leaves unmarked is
-"leftovers" that the next run marks (intake/base.py).
+"leftovers" that the next run marks (flow/poll.py, intake/base.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import crashpoints
-from .intake.base import MailSource
-from .models import Source
+from .. import crashpoints
+from ..intake.base import MailSource
+from ..models import Source
 
 log = logging.getLogger(__name__)
 

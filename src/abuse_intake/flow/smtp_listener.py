@@ -18,6 +18,8 @@ from aiosmtpd.controller import Controller
 from ..config import Settings
 from ..errors import IntakeError
 from ..models import RawMessage, Source
+from ..store.db import open_db
+from .process import default_renderer, process_one
 
 
 class _Handler:
@@ -30,14 +32,11 @@ class _Handler:
         self.processed = 0
 
     def _process(self, data: bytes):
-        from .. import pipeline
-        from ..store.db import open_db
-
         if self.db is None:
             self.db = open_db(self.settings.database_path, self.settings.busy_timeout_ms)
-            self.renderer = pipeline.default_renderer(self.settings)
+            self.renderer = default_renderer(self.settings)
         raw = RawMessage(data, Source(self.name), datetime.now(timezone.utc))
-        outcome = pipeline.process_one(self.db, self.settings, raw, renderer=self.renderer)
+        outcome = process_one(self.db, self.settings, raw, renderer=self.renderer)
         self.processed += 1
         return outcome
 
@@ -59,7 +58,7 @@ class _Handler:
 
 
 class SmtpIntake:
-    """Start/stop an SMTP listener that feeds the pipeline."""
+    """Start/stop an SMTP listener that feeds flow/process.py."""
 
     def __init__(self, settings: Settings, host: str, port: int):
         self.handler = _Handler(settings, f"smtp://{host}:{port}")
