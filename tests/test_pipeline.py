@@ -139,6 +139,20 @@ def test_needs_info_reply_naming_an_account_with_an_open_case_merges(env):
     assert case_store.case_by_ref(env.db, ref)["status"] == "merged"
 
 
+def test_a_needs_info_case_merged_by_reply_lends_its_severity_as_a_staff_link_does(env):
+    # One rule for both ways a needs_info case gets its account (cases/linking.py): the
+    # account's open case takes the more severe category of the case folded into it.
+    existing = env(email(sender="x.one@gmail.com", body="tolong cek akun @dewi_manja88"))
+    assert case_store.case_by_ref(env.db, existing.case_refs[0])["severity"] == "low"
+    vague = env(email(sender="y.two@gmail.com", subject="laporan", body="ada mucikari jual anak sekolah di sini"))
+    ref = vague.case_refs[0]
+    assert case_store.case_by_ref(env.db, ref)["severity"] == "critical"
+    env(email(sender="y.two@gmail.com", subject=f"Re: [{ref}]", body="akunnya @dewi_manja88, fotonya bugil"))
+    merged = case_store.case_by_ref(env.db, existing.case_refs[0])
+    assert (merged["category"], merged["severity"]) == ("human_trafficking", "critical")
+    assert case_store.case_by_ref(env.db, ref)["status"] == "merged"
+
+
 def test_decided_case_is_closed_and_a_new_report_opens_a_new_case(env):
     first = env(email(body="akun @dewi_manja88 open BO"))
     env.db.execute("UPDATE cases SET status = 'decided' WHERE ref = ?", (first.case_refs[0],))

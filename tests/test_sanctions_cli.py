@@ -114,6 +114,10 @@ def test_note_assign_link_live_in_the_cases_group(cfg):
     (("accounts", "show", "nobody_here"), 65, "nobody_here"),
     (("cases", "link", "{needs}", "--account", "not an id"), 65, "not an account ID"),
     (("sanctions", "export", "--since", "last tuesday"), 2, "--since"),
+    # the library names the thing, the CLI adds the option
+    (("cases", "note", "{needs}", "--by", " ", "--text", "x"), 65, "a note needs a staff name (--by)"),
+    (("decide", "{needs}", "--no-violation", "--severity", "high", "--by", "rina"), 65,
+     "a severity only goes with a violation (--severity)"),
 ])
 def test_errors_are_one_clear_line_and_a_sysexits_code(cfg, args, code, words):
     [needs] = seed(cfg, {"account_id": None})

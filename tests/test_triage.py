@@ -113,8 +113,8 @@ def test_staff_may_override_the_severity(db, settings):
 
 @pytest.mark.parametrize(("kw", "message"), [
     ({"violation": "spamming"}, "unknown category"),
-    ({"violation": None, "severity": "high"}, "--severity only goes with --violation"),
-    ({"violation": "other", "by": "  "}, "--by needs a name"),
+    ({"violation": None, "severity": "high"}, "a severity only goes with a violation"),
+    ({"violation": "other", "by": "  "}, "a decision needs a staff name"),
 ])
 def test_bad_decisions_are_refused_and_change_nothing(db, settings, kw, message):
     c = case(db, account_id="dewi_manja88")
@@ -126,7 +126,7 @@ def test_bad_decisions_are_refused_and_change_nothing(db, settings, kw, message)
 
 def test_a_needs_info_case_without_account_cannot_be_decided(db, settings):
     c = case(db, account_id=None)
-    with pytest.raises(InvalidActionError, match=rf"no account ID yet.*cases link {c['ref']} --account"):
+    with pytest.raises(InvalidActionError, match=rf"case {c['ref']} has no account ID yet.*link the case to an account first"):
         triage.decide(db, settings, c["ref"], by="rina", violation="prostitution", now=NOW)
     assert rows(db, "SELECT status FROM cases WHERE id = ?", (c["id"],))[0]["status"] == "needs_info"
     assert store.audit_of_case(db, c["id"]) == []
@@ -242,7 +242,7 @@ def test_a_revoked_sanction_no_longer_counts(db, settings):
         triage.revoke(db, settings, d1.sanction_id, by="sari", note="again")
     with pytest.raises(NotFoundError):
         triage.revoke(db, settings, 9999, by="sari", note="x")
-    with pytest.raises(InvalidActionError, match="--note needs some text"):
+    with pytest.raises(InvalidActionError, match="the revocation note needs some text"):
         triage.revoke(db, settings, d2.sanction_id, by="sari", note=" ")
 
 

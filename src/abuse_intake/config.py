@@ -147,15 +147,15 @@ def load(path: str | Path) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError("--config", f"file not found: {path}") from None
+        raise ConfigError("file", f"not found: {path}") from None
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError("file", f"cannot read {path}: {exc.strerror}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError("--config", f"{path} is not UTF-8") from None
+        raise ConfigError("file", f"{path} is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError("file", f"{path} is not valid TOML: {exc}") from None
     return from_dict(data, base=path.resolve().parent, source=path)
 
 

@@ -67,9 +67,18 @@ class NotFoundError(IntakeError):
 
 
 class InvalidActionError(IntakeError):
-    """A staff action that the case's state does not allow."""
+    """A staff action that the case's state (or what was given) does not allow.
+
+    `field` names the input at fault, as the library's parameter ("by",
+    "note", "account_id"...), so a front door can add its own wording (a
+    CLI flag, a form field); the message itself speaks of the thing.
+    """
 
     exit_code = EX_DATAERR
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
 
 
 class ParseError(IntakeError):

@@ -6,9 +6,9 @@ from the account's history, and queues the outcome email to every reporter in
 that same transaction. Errors are NotFoundError / InvalidActionError.
 
 Linking a case to an account that already has an open case merges this case
-into that one (its reports and reporters move; this case becomes `merged`),
-the same rule the pipeline applies when a needs_info case gets its account by
-reply: one open case per account.
+into that one (its reports and reporters move; this case becomes `merged`):
+cases/linking.py, the same rule the flow applies when a needs_info case gets
+its account by reply. One open case per account.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from ..policy.ladder import (
     AccountStatus, SanctionDecision, SanctionFact, account_status, count_prior_violations, decide_sanction,
 )
 from ..store import cases as case_store
+from .linking import give_account
 from ..store import triage as store
 from ..store.db import iso, parse_iso, transaction, utcnow
+from ..text import printable
 
 CLOSED = ("decided", "merged")
 MAX_NAME = 100
@@ -57,18 +59,19 @@ class LinkResult:
 def decide(db, settings: Settings, ref: str, *, by: str, violation: str | None, severity: str | None = None,
            note: str | None = None, now: datetime | None = None, renderer=None) -> Decision:
     """Decide a case: `violation` is a category name, or None for "no violation found"."""
-    by = _name(by, "--by")
-    note = _text(note, "--note", required=False)
+    by = _name(by, "a decision needs a staff name", "by")
+    note = _text(note, "the note", "note", required=False)
     now = (now or utcnow()).replace(microsecond=0)
     at = iso(now)
     if violation is None and severity is not None:
-        raise InvalidActionError("--severity only goes with --violation")
+        raise InvalidActionError("a severity only goes with a violation", "severity")
     if violation is not None:
         if violation not in settings.categories:
-            raise InvalidActionError(f"unknown category {violation!r} (known: {', '.join(settings.categories)})")
+            raise InvalidActionError(f"unknown category {violation!r} (known: {', '.join(settings.categories)})",
+                                     "violation")
         severity = severity or settings.severity_of(violation)
         if severity not in SEVERITIES:
-            raise InvalidActionError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
+            raise InvalidActionError(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})", "severity")
     if renderer is None:
         renderer = _renderer(settings)
     queue_outcome = _queue_outcome()
@@ -80,8 +83,8 @@ def decide(db, settings: Settings, ref: str, *, by: str, violation: str | None, 
         account = case["account_id"]
         if account is None:
             raise InvalidActionError(
-                f"case {case['ref']} has no account ID yet, so no sanction can be recorded: attach one "
-                f"with `abuse-intake cases link {case['ref']} --account ID`, then decide")
+                f"case {case['ref']} has no account ID yet, so no sanction can be recorded: "
+                "link the case to an account first, then decide", "account_id")
         sanction, sanction_id = None, None
         if violation is not None:
             prior = count_prior_violations(_facts(store.sanctions_of_account(db, account)), now,
@@ -129,7 +132,7 @@ def _queue_outcome():
 
 def add_note(db, ref: str, *, by: str, text: str, now: datetime | None = None) -> str:
     """A free-text note on any case, even a decided one (e.g. after an appeal)."""
-    by, text = _name(by, "--by"), _text(text, "--text")
+    by, text = _name(by, "a note needs a staff name", "by"), _text(text, "a note", "text")
     at = iso(now)
     with transaction(db):
         case = _case(db, ref)
@@ -140,7 +143,7 @@ def add_note(db, ref: str, *, by: str, text: str, now: datetime | None = None) -
 
 
 def assign(db, ref: str, *, to: str, by: str, now: datetime | None = None) -> str:
-    to, by = _name(to, "--to"), _name(by, "--by")
+    to, by = _name(to, "an assignment needs the assignee's name", "to"), _name(by, "an assignment needs a staff name", "by")
     at = iso(now)
     with transaction(db):
         case = _case(db, ref)
@@ -154,7 +157,7 @@ def assign(db, ref: str, *, to: str, by: str, now: datetime | None = None) -> st
 def link_account(db, settings: Settings, ref: str, *, account_id: str, by: str,
                  now: datetime | None = None) -> LinkResult:
     """Attach an account to a case (typically needs_info); merge into its open case if it has one."""
-    by = _name(by, "--by")
+    by = _name(by, "linking a case needs a staff name", "by")
     account = _account_id(settings, account_id)
     at = iso(now)
     with transaction(db):
@@ -162,15 +165,12 @@ def link_account(db, settings: Settings, ref: str, *, account_id: str, by: str,
         _check_open(db, case, "link")
         if case["account_id"] == account:
             raise InvalidActionError(f"case {case['ref']} is already about account {account}")
-        target = case_store.open_case_for(db, account)
         detail = {"account_id": account, "previous": case["account_id"]}
+        target = give_account(db, case, account, at)
         if target is None:
-            case_store.attach_account(db, case["id"], account, at)
             store.append_audit(db, at=at, actor=by, action="link", case_id=case["id"], account_id=account,
                                detail=detail)
             return LinkResult(case["ref"], account, None)
-        case_store.move_reports(db, case["id"], target["id"], at)
-        case_store.raise_severity(db, target["id"], case["category"], case["severity"])
         store.append_audit(db, at=at, actor=by, action="link", case_id=case["id"], account_id=account,
                            detail={**detail, "merged_into": target["ref"]})
         store.append_audit(db, at=at, actor=by, action="merge", case_id=target["id"], account_id=account,
@@ -182,7 +182,7 @@ def link_account(db, settings: Settings, ref: str, *, account_id: str, by: str,
 
 def revoke(db, settings: Settings, sanction_id: int, *, by: str, note: str, now: datetime | None = None) -> dict:
     """Revoke a sanction (after an appeal): it no longer counts as a violation."""
-    by, note = _name(by, "--by"), _text(note, "--note")
+    by, note = _name(by, "a revocation needs a staff name", "by"), _text(note, "the revocation note", "note")
     at = iso(now)
     with transaction(db):
         row = store.sanction_by_id(db, sanction_id)
@@ -294,31 +294,33 @@ def _check_open(db, case: dict, what: str) -> None:
                                  f"{store.merged_into(db, case['id']) or 'another case'}; use that case")
 
 
-def _name(value: str | None, option: str) -> str:
-    # One line of printable text: a name ends up in the audit log and in tables.
-    name = " ".join("".join(ch if ch.isprintable() else " " for ch in (value or "")).split())
+def _name(value: str | None, missing: str, field: str) -> str:
+    """A person's name as one line of printable text: it ends up in the audit log and in tables.
+    `missing` is the whole message for an empty one; `field` the parameter (InvalidActionError.field)."""
+    name = " ".join(printable(value or "").split())
     if not name:
-        raise InvalidActionError(f"{option} needs a name")
+        raise InvalidActionError(missing, field)
     if len(name) > MAX_NAME:
-        raise InvalidActionError(f"{option} is longer than {MAX_NAME} characters")
+        raise InvalidActionError(f"a name is longer than {MAX_NAME} characters", field)
     return name
 
 
-def _text(value: str | None, option: str, required: bool = True) -> str | None:
+def _text(value: str | None, what: str, field: str, required: bool = True) -> str | None:
     text = (value or "").strip()
     if not text:
         if required:
-            raise InvalidActionError(f"{option} needs some text")
+            raise InvalidActionError(f"{what} needs some text", field)
         return None
     if len(text) > MAX_TEXT:
-        raise InvalidActionError(f"{option} is longer than {MAX_TEXT} characters")
+        raise InvalidActionError(f"{what} is longer than {MAX_TEXT} characters", field)
     return text
 
 
 def _account_id(settings: Settings, value: str, strict: bool = True) -> str:
     account = value.strip().lstrip("@").lower()
     if strict and not re.fullmatch(settings.accounts.handle_pattern, account, re.IGNORECASE):
-        raise InvalidActionError(f"{value!r} is not an account ID (pattern {settings.accounts.handle_pattern})")
+        raise InvalidActionError(f"{value!r} is not an account ID (pattern {settings.accounts.handle_pattern})",
+                                 "account_id")
     if not account:
-        raise InvalidActionError("the account ID is empty")
+        raise InvalidActionError("the account ID is empty", "account_id")
     return account

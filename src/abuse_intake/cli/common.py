@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import click
 
 from .. import config as config_mod
+from ..errors import InvalidActionError
 from ..store.db import open_db
+from ..text import printable
 
 
 @dataclass
@@ -40,6 +43,24 @@ class App:
 
 pass_app = click.make_pass_decorator(App)
 
+# The library names the input at fault by its parameter (InvalidActionError.field)
+# and speaks of the thing; the CLI adds the option a user types.
+OPTION_OF = {"by": "--by", "to": "--to", "note": "--note", "text": "--text", "severity": "--severity",
+             "violation": "--violation", "account_id": "--account"}
+
+
+@contextmanager
+def in_cli_words(**hints: str):
+    """Re-raise a library InvalidActionError with the CLI's wording added: `hints[field]`
+    when given (e.g. the command to run next), else the option's name."""
+    try:
+        yield
+    except InvalidActionError as exc:
+        hint = hints.get(exc.field or "") or OPTION_OF.get(exc.field or "")
+        if not hint:
+            raise
+        raise InvalidActionError(f"{exc} ({hint})", exc.field) from None
+
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
@@ -62,9 +83,8 @@ def _cell(v: Any) -> str:
         return "-"
     if isinstance(v, (list, tuple)):
         return ",".join(str(x) for x in v) or "-"
-    text = str(v)
     # Control characters from email text would garble the terminal.
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+    return printable(str(v))
 
 
 def is_tty() -> bool:

@@ -14,7 +14,7 @@ from ..errors import EX_TEMPFAIL
 from ..policy import enforcement
 from ..store import triage as store
 from ..store.db import iso, utcnow
-from .common import App, echo_json, echo_table, pass_app
+from .common import App, echo_json, echo_table, in_cli_words, pass_app
 
 
 @click.group()
@@ -60,7 +60,8 @@ def revoke(app: App, sanction_id: int, by: str, note: str) -> None:
     Example:
       abuse-intake sanctions revoke 12 --by rina --note "appeal: the account was impersonated"
     """
-    row = triage.revoke(app.db, app.settings, sanction_id, by=by, note=note)
+    with in_cli_words():
+        row = triage.revoke(app.db, app.settings, sanction_id, by=by, note=note)
     click.echo(f"sanction {row['id']} ({row['action']} of {row['account_id']}, case {row['case_ref']}) revoked")
     _enforce(app)
 

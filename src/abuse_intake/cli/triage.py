@@ -9,8 +9,9 @@ import click
 from ..cases import triage
 from ..config import SEVERITIES
 from ..policy import enforcement
+from ..store.db import iso
 from .cases import cases
-from .common import App, echo_json, pass_app
+from .common import App, echo_json, in_cli_words, pass_app
 
 
 def _login() -> str:
@@ -41,7 +42,9 @@ def decide(app: App, ref, violation, no_violation, severity, by, note, as_json) 
     """
     if bool(violation) == no_violation:
         raise click.UsageError("give exactly one of --violation CATEGORY or --no-violation")
-    result = triage.decide(app.db, app.settings, ref, by=by, violation=violation, severity=severity, note=note)
+    link_first = f"attach one with `abuse-intake cases link {ref.strip().upper()} --account ID`, then decide"
+    with in_cli_words(account_id=link_first):
+        result = triage.decide(app.db, app.settings, ref, by=by, violation=violation, severity=severity, note=note)
     # After the commit: the decision stands even if the platform's command fails now.
     enforced = enforcement.run_pending(app.db, app.settings)
     s = result.sanction
@@ -51,7 +54,7 @@ def decide(app: App, ref, violation, no_violation, severity, by, note, as_json) 
             "category": result.category, "severity": result.severity, "referral": result.referral,
             "sanction": None if s is None else {
                 "id": result.sanction_id, "action": s.action, "functions": list(s.functions),
-                "until": s.until.strftime("%Y-%m-%dT%H:%M:%SZ") if s.until else None,
+                "until": iso(s.until) if s.until else None,
                 "rule": s.rule, "violation_number": s.violation_number},
             "outcome_emails": list(result.outcome or []),
             "enforcement": {"done": enforced.done, "failed": [{"id": i, "error": e} for i, e in enforced.failed]},
@@ -84,7 +87,9 @@ def note(app: App, ref, by, text) -> None:
     Example:
       abuse-intake cases note OB-000042 --by rina --text "asked the reporter for the chat log"
     """
-    click.echo(f"{triage.add_note(app.db, ref, by=by, text=text)}: note added")
+    with in_cli_words():
+        done = triage.add_note(app.db, ref, by=by, text=text)
+    click.echo(f"{done}: note added")
 
 
 @click.command("assign")
@@ -100,7 +105,9 @@ def assign(app: App, ref, to, by) -> None:
     Example:
       abuse-intake cases assign OB-000042 --to rina
     """
-    click.echo(f"{triage.assign(app.db, ref, to=to, by=by)}: assigned to {' '.join(to.split())}")
+    with in_cli_words():
+        done = triage.assign(app.db, ref, to=to, by=by)
+    click.echo(f"{done}: assigned to {' '.join(to.split())}")
 
 
 @click.command("link")
@@ -119,7 +126,8 @@ def link(app: App, ref, account_id, by) -> None:
     Example:
       abuse-intake cases link OB-000050 --account dewi_manja88
     """
-    result = triage.link_account(app.db, app.settings, ref, account_id=account_id, by=by)
+    with in_cli_words():
+        result = triage.link_account(app.db, app.settings, ref, account_id=account_id, by=by)
     if result.merged_into:
         click.echo(f"{result.case_ref}: merged into {result.merged_into}, the open case of {result.account_id}")
     else:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Callable, Protocol
 
 from ..cases.dedupe import fingerprint, same_accounts, similar
+from ..cases.linking import give_account
 from ..config import Settings
 from ..errors import StoreError
 from ..extract import extract
@@ -329,12 +330,9 @@ class Processor:
             case_id = case["id"]
             if case["status"] == "needs_info" and ext.account_ids:
                 account, *more = ext.account_ids
-                existing = case_store.open_case_for(db, account)
-                if existing is not None:
-                    case_store.move_reports(db, case_id, existing["id"], at)
-                    case_id = existing["id"]
-                else:
-                    case_store.attach_account(db, case_id, account, at)
+                merged_into = give_account(db, case_store.case_by_id(db, case_id), account, at)
+                if merged_into is not None:
+                    case_id = merged_into["id"]
                 for extra in more:
                     _, n = self._link_cases(report_id, [extra], row["reporter"], row["language"],
                                             parsed.message_id, category, severity, at)

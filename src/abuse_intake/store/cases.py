@@ -6,7 +6,7 @@ import json
 
 from ..config import SEVERITY_RANK
 from .db import iso
-from .rows import all_rows, one_row
+from .rows import all_rows, one_row, placeholders
 
 CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "reporters", "reports",
                 "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral")
@@ -101,15 +101,14 @@ def is_case_reporter(db, case_id: int, reporter: str) -> bool:
 def cases_by_refs(db, refs: list[str]) -> list[dict]:
     if not refs:
         return []
-    marks = ",".join("?" for _ in refs)
-    return all_rows(db, f"SELECT id, ref, account_id, status FROM cases WHERE ref IN ({marks})", refs)
+    return all_rows(db, f"SELECT id, ref, account_id, status FROM cases WHERE ref IN ({placeholders(refs)})", refs)
 
 
 def cases_by_outgoing_message_ids(db, message_ids: list[str]) -> list[dict]:
     """Cases named by one of our sent emails (for replies that keep the thread but not the tag)."""
     if not message_ids:
         return []
-    marks = ",".join("?" for _ in message_ids)
+    marks = placeholders(message_ids)
     return all_rows(
         db,
         "SELECT DISTINCT c.id, c.ref, c.account_id, c.status FROM outbox o "
