@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from abuse_intake.config import Limits
 from abuse_intake.errors import ParseError
-from abuse_intake.parse import message as message_mod
+from abuse_intake.parse import hollow as hollow_mod
+from abuse_intake.parse.mime import payload_bytes
+from abuse_intake.parse.state import State
 from abuse_intake.parse.message import parse_message
 from bench.generate import big_message, generate
 from conftest import SAMPLES_DIR
@@ -36,12 +38,12 @@ MARKER_WORD = "AbuseIntakeHollow"
 
 @contextlib.contextmanager
 def hollow_min(value: int | None):
-    saved = message_mod.HOLLOW_MIN_BYTES
-    message_mod.HOLLOW_MIN_BYTES = value
+    saved = hollow_mod.HOLLOW_MIN_BYTES
+    hollow_mod.HOLLOW_MIN_BYTES = value
     try:
         yield
     finally:
-        message_mod.HOLLOW_MIN_BYTES = saved
+        hollow_mod.HOLLOW_MIN_BYTES = saved
 
 
 def outcome(data: bytes, min_bytes: int | None):
@@ -68,13 +70,13 @@ def assert_same_tree(data: bytes, min_bytes: int = 1) -> None:
     equals the stdlib's, part by part (headers, defects, preamble, epilogue,
     payload text; a part left hollow decodes to the same bytes)."""
     plain = BytesParser(policy=compat32).parsebytes(data)
-    st = message_mod._State(LIMITS)
-    hollowed, prefix, spans = message_mod._hollow(data, min_bytes)
+    st = State(LIMITS)
+    hollowed, prefix, spans = hollow_mod.hollow(data, min_bytes)
     tree = BytesParser(policy=compat32).parsebytes(hollowed)
     if spans:
         st.raw = data
-        message_mod._unhollow(tree, prefix, spans, st)
-    st_plain = message_mod._State(LIMITS)
+        hollow_mod.unhollow(tree, prefix, spans, st)
+    st_plain = State(LIMITS)
     stack = [(plain, tree)]
     while stack:
         a, b = stack.pop()
@@ -82,7 +84,7 @@ def assert_same_tree(data: bytes, min_bytes: int = 1) -> None:
         assert [type(d) for d in a.defects] == [type(d) for d in b.defects]
         assert (a.preamble, a.epilogue, a.get_content_type()) == (b.preamble, b.epilogue, b.get_content_type())
         if id(b) in st.hollow:
-            assert message_mod._payload_bytes(b, st) == message_mod._payload_bytes(a, st_plain)
+            assert payload_bytes(b, st) == payload_bytes(a, st_plain)
             assert tuple(st.defects) == tuple(st_plain.defects)
         elif isinstance(a._payload, list):
             assert isinstance(b._payload, list) and len(a._payload) == len(b._payload)
@@ -92,7 +94,7 @@ def assert_same_tree(data: bytes, min_bytes: int = 1) -> None:
 
 
 def regions(data: bytes, min_bytes: int = 2048) -> int:
-    return len(message_mod._hollow(data, min_bytes)[2])
+    return len(hollow_mod.hollow(data, min_bytes)[2])
 
 
 # ------------------------------------------------------------- real mail
@@ -264,11 +266,11 @@ def test_preamble_and_epilogue_get_their_text_back():
     data = (HEAD + b'Content-Type: multipart/mixed; boundary="B"\n\n' + junk + b"--B\n"
             + image(b64_lines(PHOTO)) + b"\n--B--\n" + junk)
     assert regions(data) == 3
-    st = message_mod._State(LIMITS)
-    hollowed, prefix, spans = message_mod._hollow(data, 2048)
+    st = State(LIMITS)
+    hollowed, prefix, spans = hollow_mod.hollow(data, 2048)
     msg = BytesParser(policy=compat32).parsebytes(hollowed)
     st.raw = data
-    message_mod._unhollow(msg, prefix, spans, st)
+    hollow_mod.unhollow(msg, prefix, spans, st)
     plain = BytesParser(policy=compat32).parsebytes(data)
     assert (msg.preamble, msg.epilogue) == (plain.preamble, plain.epilogue)
     assert len(st.hollow) == 1
@@ -291,7 +293,7 @@ def test_a_forged_marker_changes_nothing():
 
 def test_the_nonce_differs_per_call():
     data = mixed(image(b64_lines(PHOTO)))
-    assert message_mod._hollow(data, 2048)[1] != message_mod._hollow(data, 2048)[1]
+    assert hollow_mod.hollow(data, 2048)[1] != hollow_mod.hollow(data, 2048)[1]
 
 
 # ------------------------------------------------------------- generated MIME

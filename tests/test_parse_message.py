@@ -15,7 +15,9 @@ from abuse_intake.models import ParsedMessage
 from abuse_intake.parse import message as message_mod
 from abuse_intake.parse.arf import arf_fields
 from abuse_intake.parse.html import html_links, html_to_text
-from abuse_intake.parse.message import MAX_DEPTH, parse_message, parse_with_mailparser
+from abuse_intake.parse.fallback import parse_with_mailparser
+from abuse_intake.parse.message import parse_message
+from abuse_intake.parse.mime import MAX_DEPTH, MAX_TEXT_CHARS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 EMAILS = Path(__file__).resolve().parent / "emails"
@@ -657,6 +659,6 @@ def test_non_text_codec_name_is_an_unknown_charset():
 
 
 def test_very_long_text_is_cut_with_a_defect():
-    m = parse(mail("From: a@b.example", body="kata " * (message_mod.MAX_TEXT_CHARS // 4)))
-    assert len(m.text) == message_mod.MAX_TEXT_CHARS
+    m = parse(mail("From: a@b.example", body="kata " * (MAX_TEXT_CHARS // 4)))
+    assert len(m.text) == MAX_TEXT_CHARS
     assert any("text cut to" in d for d in m.defects)
