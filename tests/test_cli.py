@@ -135,7 +135,10 @@ def test_mailbox_unreachable_exits_75_and_hides_password(tmp_path):
 
 
 def _all_commands(group: click.Group, prefix=()):
-    for name, cmd in group.commands.items():
+    # list_commands/get_command, not .commands: the groups load their commands lazily
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield (*prefix, name), cmd
         if isinstance(cmd, click.Group):
             yield from _all_commands(cmd, (*prefix, name))
@@ -145,7 +148,7 @@ def _all_commands(group: click.Group, prefix=()):
 def test_every_command_has_help_with_an_example(path):
     cmd = root
     for part in path.split():
-        cmd = cmd.commands[part]
+        cmd = cmd.get_command(click.Context(cmd), part)
     ctx = click.Context(cmd, info_name=path)
     text = cmd.get_help(ctx)
     assert "Example" in text and "abuse-intake" in text, path
