@@ -47,11 +47,6 @@ class CaseRow:
     updated_at: str
     assignee: str | None
 
-    @classmethod
-    def from_row(cls, r: dict) -> CaseRow:
-        return cls(r["ref"], r["status"], r["account_id"], r["category"], r["severity"], r["reporters"],
-                   r["reports"], r["opened_at"], r["updated_at"], r["assignee"])
-
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "status": self.status, "account_id": self.account_id, "category": self.category,
                 "severity": self.severity, "reporters": self.reporters, "reports": self.reports,
@@ -396,7 +391,7 @@ def list_cases(db, *, status: str = "open", category: str | None = None, severit
     rows = store.queue(db, status=status, category=category, severity=severity,
                        account_id=account_id and normalize_account_id(account_id), assignee=assignee,
                        since=_since(since), after=position, limit=_limit(limit))
-    return (CaseRow.from_row(r) for r in rows)
+    return (CaseRow(*r) for r in rows)  # store.views.QUEUE_COLUMNS are CaseRow's fields, in order
 
 
 def list_messages(db, *, kind: str | None = None, since: datetime | None = None, after: int | None = None,

@@ -139,8 +139,13 @@ def to_json(value: Any, indent: str = "") -> str:
     if kind is dict and all(type(k) is str for k in value):
         if not value:
             return "{}"
-        return ("{\n" + ",\n".join(f"{inner}{encode_basestring(k)}: {to_json(v, inner)}" for k, v in value.items())
-                + "\n" + indent + "}")
+        parts = []
+        for k, v in value.items():  # the flat values of a listing's row inline, the rest recursively
+            t = type(v)
+            parts.append(f"{inner}{encode_basestring(k)}: " + (
+                encode_basestring(v) if t is str else "null" if v is None else int.__repr__(v) if t is int
+                else to_json(v, inner)))
+        return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
     if kind is list or kind is tuple:
         if not value:
             return "[]"
@@ -151,21 +156,28 @@ def to_json(value: Any, indent: str = "") -> str:
 
 def echo_table(rows: Sequence[Any], columns: Sequence[str], empty: str = "(none)") -> None:
     """A plain aligned table; wide cells are cut so a terminal row stays one line.
-    Rows are dicts or views with as_dict()."""
+    Rows are views (dataclasses: read by attribute) or dicts."""
     if not rows:
         click.echo(empty)
         return
-    dicts = [r.as_dict() if hasattr(r, "as_dict") else r for r in rows]
-    cells = [[_cell(r.get(c)) for c in columns] for r in dicts]
+    if isinstance(rows[0], dict):
+        cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    else:
+        cells = [[_cell(getattr(r, c)) for c in columns] for r in rows]
     widths = [min(max(len(c), *(len(row[i]) for row in cells)), 48) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(v[:w].ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines += ["  ".join([v[:w].ljust(w) for v, w in zip(row, widths)]).rstrip() for row in cells]
     click.echo("\n".join(lines))  # one write: a 10,000-row queue in one go, not 10,000 echo calls
 
 
 def _cell(v: Any) -> str:
+    kind = type(v)
+    if kind is str:
+        return v if v.isprintable() else printable(v)
     if v is None:
         return "-"
+    if kind is int:
+        return str(v)
     if isinstance(v, (list, tuple)):
         return ",".join(str(x) for x in v) or "-"
     return printable(str(v))

@@ -1,18 +1,17 @@
 """SQL behind the read views (cases/views.py): the listings, which page and
 stream, and where a paging cursor stands. Read-only: nothing here writes.
 
-Each listing is one SELECT in the order its index keeps, so a page costs
-what it returns, not what the store holds (EXPLAIN QUERY PLAN: no SCAN of
-the table, no temporary B-tree for the ORDER BY). Rows come out of an open
-cursor a few hundred at a time: the whole listing is never in memory.
+Each listing is one SELECT read in the order of an index (the queue's,
+messages(received_at), messages(kind, received_at), the outbox's rowid), so
+a page costs about what it returns, not what the store holds, and nothing
+is sorted in memory (tests/test_views.py checks the query plans). Rows come
+out of an open cursor a few hundred at a time: a listing is never held whole.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Iterator
-
-from .cases import CASE_COLUMNS
 
 FETCH = 500  # rows fetched from SQLite at a time
 
@@ -30,6 +29,16 @@ def iter_rows(db, sql: str, params: Iterable[Any] = ()) -> Iterator[dict]:
             yield dict(zip(cols, row))
 
 
+def iter_tuples(db, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
+    """iter_rows without the dicts, for the long listings (the columns are the caller's to know)."""
+    cur = db.conn.execute(sql, tuple(params))
+    while True:
+        chunk = cur.fetchmany(FETCH)
+        if not chunk:
+            return
+        yield from chunk
+
+
 def _page(sql: str, params: list, limit: int | None) -> tuple[str, list]:
     if limit is not None:
         sql += " LIMIT ?"
@@ -40,6 +49,8 @@ def _page(sql: str, params: list, limit: int | None) -> tuple[str, list]:
 # -- the case queue ------------------------------------------------------------
 
 QUEUE_ORDER = "ORDER BY severity_rank DESC, reporters DESC, opened_at, id"
+QUEUE_COLUMNS = ("ref", "status", "account_id", "category", "severity", "reporters", "reports", "opened_at",
+                 "updated_at", "assignee")
 
 
 def queue_position(db, ref: str) -> tuple[int, int, str, int] | None:
@@ -51,8 +62,9 @@ def queue_position(db, ref: str) -> tuple[int, int, str, int] | None:
 
 def queue(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
           account_id: str | None = None, assignee: str | None = None, since: str | None = None,
-          after: tuple[int, int, str, int] | None = None, limit: int | None = None) -> Iterator[dict]:
-    """The triage queue: most severe first, then most reporters, then oldest (then id)."""
+          after: tuple[int, int, str, int] | None = None, limit: int | None = None) -> Iterator[tuple]:
+    """The triage queue: most severe first, then most reporters, then oldest (then id).
+    Rows are tuples of QUEUE_COLUMNS: a queue of 10,000 open cases is printed whole."""
     where, params = [], []
     if status != "all":
         where.append("status = ?")
@@ -73,8 +85,8 @@ def queue(db, *, status: str = "open", category: str | None = None, severity: st
                      "(opened_at > ? OR (opened_at = ? AND id > ?))))))")
         params += [rank, rank, reporters, reporters, opened_at, opened_at, case_id]
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql, params = _page(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases {clause} {QUEUE_ORDER}", params, limit)
-    return iter_rows(db, sql, params)
+    sql, params = _page(f"SELECT {', '.join(QUEUE_COLUMNS)} FROM cases {clause} {QUEUE_ORDER}", params, limit)
+    return iter_tuples(db, sql, params)
 
 
 # -- messages ------------------------------------------------------------------
