@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=7, help="timed runs per command (default 7)")
     ap.add_argument("--cli", help="how to run the program (default: this venv's abuse-intake)")
     ap.add_argument("--no-rss", action="store_true", help="skip the messages list --json memory run")
+    ap.add_argument("--no-paging", action="store_true",
+                    help="skip the --limit/--after runs (for a build of the program before they existed)")
     args = ap.parse_args(argv)
 
     db = args.db or Path(tempfile.gettempdir()) / "abuse-intake-cli-latency" / f"big-{args.cases}.sqlite"
@@ -183,10 +185,14 @@ def main(argv: list[str] | None = None) -> None:
         (f"cases list ({n_open} open)", _time([*base, "cases", "list"], args.runs),
          _time([*py, "-c", _floor_script(db, "list", ref, account)], args.runs)),
         ("cases list --json", _time([*base, "cases", "list", "--json"], args.runs), None),
-        ("cases list --limit 50 --json", _time([*base, "cases", "list", "--limit", "50", "--json"], args.runs), None),
-        (f"messages list --limit 50 --after {after} --json",
-         _time([*base, "messages", "list", "--limit", "50", "--after", str(after), "--json"], args.runs), None),
     ]
+    if not args.no_paging:
+        rows += [
+            ("cases list --limit 50 --json", _time([*base, "cases", "list", "--limit", "50", "--json"], args.runs),
+             None),
+            (f"messages list --limit 50 --after {after} --json",
+             _time([*base, "messages", "list", "--limit", "50", "--after", str(after), "--json"], args.runs), None),
+        ]
     print(f"{'command':<48} {'median':>7} {'best':>7} {'cpu':>6} {'bare SQL':>9}  target {TARGET_S} s")
     for name, (wall, cpu), floor in rows:
         med = statistics.median(wall)

@@ -160,14 +160,17 @@ def echo_table(rows: Sequence[Any], columns: Sequence[str], empty: str = "(none)
     if not rows:
         click.echo(empty)
         return
-    if isinstance(rows[0], dict):
-        cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    else:
-        cells = [[_cell(getattr(r, c)) for c in columns] for r in rows]
-    widths = [min(max(len(c), *(len(row[i]) for row in cells)), 48) for i, c in enumerate(columns)]
+    # Column by column: a 10,000-row queue is printed whole, so the per-cell work is kept small.
+    columns_text = []
+    for c in columns:
+        values = [r.get(c) for r in rows] if isinstance(rows[0], dict) else [getattr(r, c) for r in rows]
+        columns_text.append([v if type(v) is str and v.isprintable() else _cell(v) for v in values])
+    widths = [min(max(len(c), max(map(len, text))), 48) for c, text in zip(columns, columns_text)]
+    for i, (text, w) in enumerate(zip(columns_text, widths)):
+        columns_text[i] = [v[:w].ljust(w) if len(v) != w else v for v in text]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines += ["  ".join([v[:w].ljust(w) for v, w in zip(row, widths)]).rstrip() for row in cells]
-    click.echo("\n".join(lines))  # one write: a 10,000-row queue in one go, not 10,000 echo calls
+    lines += ["  ".join(cells).rstrip() for cells in zip(*columns_text)]
+    click.echo("\n".join(lines))  # one write, not one echo a row
 
 
 def _cell(v: Any) -> str:
