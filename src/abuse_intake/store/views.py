@@ -11,32 +11,9 @@ out of an open cursor a few hundred at a time: a listing is never held whole.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from typing import Iterator
 
-FETCH = 500  # rows fetched from SQLite at a time
-
-
-def iter_rows(db, sql: str, params: Iterable[Any] = ()) -> Iterator[dict]:
-    """The rows of one SELECT as dicts, fetched as they are consumed. The cursor
-    keeps one read snapshot (WAL) until the last row, so a listing is consistent."""
-    cur = db.conn.execute(sql, tuple(params))
-    cols = [d[0] for d in cur.description]
-    while True:
-        chunk = cur.fetchmany(FETCH)
-        if not chunk:
-            return
-        for row in chunk:
-            yield dict(zip(cols, row))
-
-
-def iter_tuples(db, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
-    """iter_rows without the dicts, for the long listings (the columns are the caller's to know)."""
-    cur = db.conn.execute(sql, tuple(params))
-    while True:
-        chunk = cur.fetchmany(FETCH)
-        if not chunk:
-            return
-        yield from chunk
+from .rows import iter_rows, iter_tuples
 
 
 def _page(sql: str, params: list, limit: int | None) -> tuple[str, list]:
