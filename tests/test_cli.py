@@ -1,4 +1,5 @@
-"""The command line as an operator uses it: real subprocesses, a real Maildir, a real SQLite file."""
+"""The command line as an operator uses it: a real Maildir, a real SQLite file; subprocesses
+for polls, exit codes and locks, in-process (CliRunner) for what only reads and prints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 import pytest
 
 from abuse_intake.cli import cli as root
-from helpers import cli, cli_json, email, make_maildir, write_config
+from helpers import cli, cli_json, email, make_maildir, run, run_json, write_config
 
 POLL_KEYS = {"fetched", "stored", "reports", "replies", "duplicates", "resends", "robots",
              "non_reports", "quarantined", "cases_opened"}
@@ -45,12 +46,12 @@ def test_poll_prints_one_summary_line(setup):
 
 def test_cases_list_and_show_json(setup):
     cli_json(setup, "poll")
-    cases = cli_json(setup, "cases", "list")
+    cases = run_json(setup, "cases", "list")
     assert [c["account_id"] for c in cases] == ["dewi_manja88", "om.genit_77"]  # 2 reporters first
     for key in ("ref", "status", "account_id", "category", "severity", "reporters", "reports",
                 "opened_at", "updated_at"):
         assert key in cases[0]
-    shown = cli_json(setup, "cases", "show", cases[0]["ref"])
+    shown = run_json(setup, "cases", "show", cases[0]["ref"])
     assert shown["ref"] == cases[0]["ref"] and len(shown["reports"]) == 2
     for key in ("message_id", "reporter", "received_at", "language", "category", "account_ids", "text",
                 "attachments"):
@@ -58,7 +59,7 @@ def test_cases_list_and_show_json(setup):
     # the raw email as received, by the row `cases show` names
     row = shown["reports"][0]["message_row"]
     target = setup.parent / "m.eml"
-    assert cli(setup, "messages", "raw", str(row), "-o", str(target)).returncode == 0
+    assert run(setup, "messages", "raw", str(row), "-o", str(target)).returncode == 0
     import hashlib
     import sqlite3
     from abuse_intake import config
@@ -73,9 +74,9 @@ def test_cases_list_and_show_json(setup):
 
 def test_messages_list_kinds(setup):
     cli_json(setup, "poll")
-    rows = cli_json(setup, "messages", "list")
+    rows = run_json(setup, "messages", "list")
     assert [r["kind"] for r in rows].count("report") == 2
-    robots = cli_json(setup, "messages", "list", "--kind", "robot")
+    robots = run_json(setup, "messages", "list", "--kind", "robot")
     assert len(robots) == 1 and robots[0]["reason"].startswith("auto_reply")
     for key in ("message_id", "reporter", "subject", "kind", "reason", "received_at", "case_refs"):
         assert key in rows[0]
@@ -135,7 +136,10 @@ def test_mailbox_unreachable_exits_75_and_hides_password(tmp_path):
 
 
 def _all_commands(group: click.Group, prefix=()):
-    for name, cmd in group.commands.items():
+    # list_commands/get_command, not .commands: the groups load their commands lazily
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield (*prefix, name), cmd
         if isinstance(cmd, click.Group):
             yield from _all_commands(cmd, (*prefix, name))
@@ -145,7 +149,7 @@ def _all_commands(group: click.Group, prefix=()):
 def test_every_command_has_help_with_an_example(path):
     cmd = root
     for part in path.split():
-        cmd = cmd.commands[part]
+        cmd = cmd.get_command(click.Context(cmd), part)
     ctx = click.Context(cmd, info_name=path)
     text = cmd.get_help(ctx)
     assert "Example" in text and "abuse-intake" in text, path

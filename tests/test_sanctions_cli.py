@@ -1,4 +1,5 @@
-"""Triage and sanctions through the real command line (subprocesses, a real SQLite file)."""
+"""Triage and sanctions through the command line on a real SQLite file: in-process
+(CliRunner) where no process boundary is tested, subprocesses for exit codes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from abuse_intake import config
 from abuse_intake.store.db import open_db, transaction
-from helpers import cli, cli_json, write_config
+from helpers import cli, cli_json, run, run_json, write_config
 from triage_fixtures import add_case
 
 EXPORT_KEYS = {"id", "account_id", "action", "functions", "starts_at", "until", "category", "severity",
@@ -31,9 +32,9 @@ def cfg(tmp_path):
 
 
 def ok(path, *args):
-    proc = cli(path, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    ran = run(path, *args)
+    assert ran.returncode == 0, ran.stderr
+    return ran
 
 
 def test_decide_then_account_sanctions_and_export(cfg):
@@ -42,7 +43,7 @@ def test_decide_then_account_sanctions_and_export(cfg):
     proc = ok(cfg, "decide", c["ref"], "--violation", "prostitution", "--by", "rina", "--note", "rates in bio")
     assert "high #1 -> restrict 30 days" in proc.stdout and "outcome queued to 2 reporter(s)" in proc.stdout
 
-    account = cli_json(cfg, "accounts", "show", "@Dewi_Manja88")
+    account = run_json(cfg, "accounts", "show", "@Dewi_Manja88")
     assert (account["account_id"], account["status"], account["violations_in_window"]) == \
         ("dewi_manja88", "restricted", 1)
     [s] = account["sanctions"]
@@ -59,10 +60,10 @@ def test_decide_then_account_sanctions_and_export(cfg):
     assert rec["basis"] == {"source": "user reports", "reports": 2, "reporters": 2}
     assert "ana@example.com" not in lines[0] and "bob@example.com" not in lines[0]
 
-    [listed] = cli_json(cfg, "sanctions", "list")
+    [listed] = run_json(cfg, "sanctions", "list")
     assert (listed["id"], listed["in_force"]) == (s["id"], True)
 
-    shown = cli_json(cfg, "cases", "show", c["ref"])
+    shown = run_json(cfg, "cases", "show", c["ref"])
     assert shown["status"] == "decided" and shown["decision"] == "violation"
     assert [(a["actor"], a["action"]) for a in shown["audit"]] == [("rina", "decide")]
     assert shown["account_history"]["sanctions_in_force"][0]["id"] == s["id"]
@@ -72,7 +73,7 @@ def test_decide_then_account_sanctions_and_export(cfg):
 
 def test_no_violation_and_json_output(cfg):
     [c] = seed(cfg, {"account_id": "innocent_acc"})
-    out = cli_json(cfg, "decide", c["ref"], "--no-violation", "--by", "rina")
+    out = run_json(cfg, "decide", c["ref"], "--no-violation", "--by", "rina")
     assert (out["decision"], out["sanction"], out["case_ref"]) == ("no_violation", None, c["ref"])
     assert ok(cfg, "sanctions", "export").stdout == ""
 
@@ -80,13 +81,13 @@ def test_no_violation_and_json_output(cfg):
 def test_revoke_shows_in_export_and_since_filters(cfg):
     [c] = seed(cfg, {"account_id": "dewi_manja88"})
     ok(cfg, "decide", c["ref"], "--violation", "human_trafficking", "--by", "rina")
-    [s] = cli_json(cfg, "sanctions", "list")
+    [s] = run_json(cfg, "sanctions", "list")
     assert s["action"] == "ban"
     ok(cfg, "sanctions", "revoke", str(s["id"]), "--by", "sari", "--note", "appeal upheld")
     [rec] = [json.loads(l) for l in ok(cfg, "sanctions", "export", "--since", "1d").stdout.splitlines()]
     assert rec["revoked"] is True and "Revoked on" in rec["statement"]
     assert ok(cfg, "sanctions", "export", "--since", "2999-01-01").stdout == ""
-    assert cli_json(cfg, "accounts", "show", "dewi_manja88")["status"] == "active"
+    assert run_json(cfg, "accounts", "show", "dewi_manja88")["status"] == "active"
     again = cli(cfg, "sanctions", "revoke", str(s["id"]), "--by", "sari", "--note", "twice")
     assert again.returncode == 65 and "already revoked" in again.stderr
 
@@ -98,11 +99,11 @@ def test_note_assign_link_live_in_the_cases_group(cfg):
     ok(cfg, "cases", "note", target["ref"], "--by", "budi", "--text", "asked for screenshots")
     proc = ok(cfg, "cases", "link", needs["ref"], "--account", "dewi_manja88", "--by", "budi")
     assert f"merged into {target['ref']}" in proc.stdout
-    shown = cli_json(cfg, "cases", "show", target["ref"])
+    shown = run_json(cfg, "cases", "show", target["ref"])
     assert shown["assignee"] == "budi" and shown["reporters"] == 2
     assert [(a["actor"], a["action"]) for a in shown["audit"]] == \
         [("rina", "assign"), ("budi", "note"), ("budi", "merge")]
-    assert [c["ref"] for c in cli_json(cfg, "cases", "list", "--assignee", "budi")] == [target["ref"]]
+    assert [c["ref"] for c in run_json(cfg, "cases", "list", "--assignee", "budi")] == [target["ref"]]
 
 
 @pytest.mark.parametrize(("args", "code", "words"), [

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from abuse_intake.cases import triage
+from abuse_intake.cases import triage, views
 from abuse_intake.errors import InvalidActionError, NotFoundError
 from abuse_intake.policy import enforcement
 from abuse_intake.store import triage as store
@@ -70,8 +70,8 @@ def test_a_violation_closes_the_case_records_the_sanction_and_queues_outcomes(db
         {"kind": "outcome_actioned", "recipient": "ana@example.com", "language": "id"},
         {"kind": "outcome_actioned", "recipient": "bob@example.com", "language": "en"},
     ]
-    view = triage.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=1))
-    assert (view["status"], view["until"], view["violations_in_window"]) == ("restricted", "2024-07-01T12:00:00Z", 1)
+    view = views.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=1))
+    assert (view.status, view.until, view.violations_in_window) == ("restricted", "2024-07-01T12:00:00Z", 1)
 
 
 def test_history_climbs_the_ladder_and_a_decided_case_lets_a_new_one_open(db, settings):
@@ -82,10 +82,10 @@ def test_history_climbs_the_ladder_and_a_decided_case_lets_a_new_one_open(db, se
     d = triage.decide(db, settings, second["ref"], by="rina", violation="sexual_solicitation",
                       now=NOW + timedelta(days=40))
     assert (d.sanction.action, d.sanction.rule, d.sanction.violation_number) == ("ban", "high #2 -> ban", 2)
-    view = triage.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=41))
-    assert view["status"] == "banned"
-    assert [s["action"] for s in view["sanctions"]] == ["restrict", "ban"]
-    assert [c["ref"] for c in view["cases"]] == [first["ref"], second["ref"]]
+    view = views.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=41))
+    assert view.status == "banned"
+    assert [s.action for s in view.sanctions] == ["restrict", "ban"]
+    assert [c.ref for c in view.cases] == [first["ref"], second["ref"]]
 
 
 def test_no_violation_records_no_sanction_and_tells_the_reporters(db, settings):
@@ -94,7 +94,7 @@ def test_no_violation_records_no_sanction_and_tells_the_reporters(db, settings):
     assert (d.decision, d.sanction, d.sanction_id) == ("no_violation", None, None)
     assert store.sanctions_of_account(db, "innocent_acc") == []
     assert [o["kind"] for o in outbox(db, c["id"])] == ["outcome_no_violation"]
-    assert triage.account_view(db, settings, "innocent_acc", now=NOW)["status"] == "active"
+    assert views.account_view(db, settings, "innocent_acc", now=NOW).status == "active"
 
 
 def test_critical_bans_and_flags_the_case_for_referral(db, settings):
@@ -233,8 +233,8 @@ def test_a_revoked_sanction_no_longer_counts(db, settings):
                         now=NOW + timedelta(days=2))
     assert (row["revoked"], row["revoked_by"], row["revoke_note"]) == (True, "sari", "appeal: impersonation")
     assert audit(db, first["id"])[-1] == ("sari", "revoke_sanction")
-    view = triage.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=3))
-    assert (view["status"], view["violations_in_window"]) == ("active", 0)
+    view = views.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=3))
+    assert (view.status, view.violations_in_window) == ("active", 0)
     second = case(db, account_id="dewi_manja88")
     d2 = triage.decide(db, settings, second["ref"], by="rina", violation="prostitution", now=NOW + timedelta(days=5))
     assert d2.sanction.rule == "high #1 -> restrict 30 days"
@@ -249,16 +249,16 @@ def test_a_revoked_sanction_no_longer_counts(db, settings):
 def test_account_status_returns_to_active_when_the_restriction_expires(db, settings):
     c = case(db, account_id="dewi_manja88", category="sexual_content", severity="medium")
     triage.decide(db, settings, c["ref"], by="rina", violation="sexual_content", now=NOW)
-    during = triage.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=6))
-    after = triage.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=7, seconds=1))
-    assert (during["status"], during["until"]) == ("restricted", "2024-06-08T12:00:00Z")
-    assert (after["status"], after["until"], after["violations_in_window"]) == ("active", None, 1)
-    assert after["sanctions"][0]["in_force"] is False
+    during = views.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=6))
+    after = views.account_view(db, settings, "dewi_manja88", now=NOW + timedelta(days=7, seconds=1))
+    assert (during.status, during.until) == ("restricted", "2024-06-08T12:00:00Z")
+    assert (after.status, after.until, after.violations_in_window) == ("active", None, 1)
+    assert after.sanctions[0].in_force is False
 
 
 def test_unknown_account_is_not_found(db, settings):
     with pytest.raises(NotFoundError):
-        triage.account_view(db, settings, "nobody_here")
+        views.account_view(db, settings, "nobody_here")
 
 
 def test_case_history_for_cases_show(db, settings):
@@ -266,16 +266,12 @@ def test_case_history_for_cases_show(db, settings):
     triage.decide(db, settings, old["ref"], by="rina", violation="prostitution", now=NOW)
     new = case(db, account_id="dewi_manja88", at="2024-06-02T00:00:00Z")
     triage.add_note(db, new["ref"], by="budi", text="same photos again", now=NOW)
-    h = triage.case_history(db, settings, store_case(db, new["id"]), now=NOW + timedelta(days=2))
-    assert [c["ref"] for c in h["account"]["earlier_cases"]] == [old["ref"]]
-    assert h["account"]["violations_in_window"] == 1
-    assert [s["action"] for s in h["account"]["sanctions_in_force"]] == ["restrict"]
-    assert [(a["actor"], a["action"]) for a in h["audit"]] == [("budi", "note")]
-    assert h["sanctions"] == []
-
-
-def store_case(db, case_id):
-    return rows(db, "SELECT * FROM cases WHERE id = ?", (case_id,))[0]
+    h = views.case_view(db, settings, new["ref"], now=NOW + timedelta(days=2))
+    assert [c.ref for c in h.account_history.earlier_cases] == [old["ref"]]
+    assert h.account_history.violations_in_window == 1
+    assert [s.action for s in h.account_history.sanctions_in_force] == ["restrict"]
+    assert [(a.actor, a.action) for a in h.audit] == [("budi", "note")]
+    assert h.sanctions == ()
 
 
 # -- enforcement ----------------------------------------------------------

@@ -9,6 +9,8 @@ Linking a case to an account that already has an open case merges this case
 into that one (its reports and reporters move; this case becomes `merged`):
 cases/linking.py, the same rule the flow applies when a needs_info case gets
 its account by reply. One open case per account.
+
+What staff read (a case in full, an account's history) is in cases/views.py.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from typing import Any
 
 from ..config import SEVERITIES, Settings
 from ..errors import InvalidActionError, NotFoundError
-from ..policy.ladder import (
-    AccountStatus, SanctionDecision, SanctionFact, account_status, count_prior_violations, decide_sanction,
-)
+from ..policy.ladder import SanctionDecision, count_prior_violations, decide_sanction
 from ..store import cases as case_store
 from .linking import give_account
 from ..store import triage as store
-from ..store.db import iso, parse_iso, transaction, utcnow
+from ..store.db import iso, transaction, utcnow
 from ..text import printable
+from .views import sanction_facts as _facts
 
 CLOSED = ("decided", "merged")
 MAX_NAME = 100
@@ -197,82 +198,6 @@ def revoke(db, settings: Settings, sanction_id: int, *, by: str, note: str, now:
                            account_id=row["account_id"],
                            detail={"sanction_id": sanction_id, "action": row["action"], "note": note})
         return store.sanction_by_id(db, sanction_id)
-
-
-# -- reading: account history ---------------------------------------------
-
-def account_view(db, settings: Settings, account_id: str, *, now: datetime | None = None) -> dict:
-    """An account's status, its sanctions and its cases."""
-    account = _account_id(settings, account_id, strict=False)
-    if not store.account_known(db, account):
-        raise NotFoundError(f"no case or sanction about account {account}")
-    now = now or utcnow()
-    sanctions = store.sanctions_of_account(db, account)
-    status = current_status(sanctions, now)
-    return {
-        "account_id": account,
-        "status": status.status,
-        "until": iso(status.until) if status.until else None,
-        "restricted_functions": list(status.functions),
-        "violations_in_window": count_prior_violations(_facts(sanctions), now, settings.policy.lookback_days),
-        "lookback_days": settings.policy.lookback_days,
-        "sanctions": [sanction_view(s, now) for s in sanctions],
-        "cases": store.cases_of_account(db, account),
-    }
-
-
-def case_history(db, settings: Settings, case: dict, *, now: datetime | None = None) -> dict:
-    """For `cases show`: the account's earlier cases, violations in the window, sanctions in force,
-    and this case's audit trail."""
-    now = now or utcnow()
-    out: dict[str, Any] = {"audit": store.audit_of_case(db, case["id"]),
-                           "sanctions": [sanction_view(s, now) for s in store.sanctions_of_case(db, case["id"])]}
-    account = case["account_id"]
-    if account is None:
-        out["account"] = None
-        return out
-    sanctions = store.sanctions_of_account(db, account)
-    status = current_status(sanctions, now)
-    out["account"] = {
-        "account_id": account,
-        "status": status.status,
-        "until": iso(status.until) if status.until else None,
-        "violations_in_window": count_prior_violations(_facts(sanctions), now, settings.policy.lookback_days),
-        "lookback_days": settings.policy.lookback_days,
-        "sanctions_in_force": [sanction_view(s, now) for s in sanctions if _in_force(s, now)],
-        "earlier_cases": [c for c in store.cases_of_account(db, account)
-                          if c["id"] != case["id"] and (c["opened_at"], c["id"]) < (case["opened_at"], case["id"])],
-    }
-    return out
-
-
-def current_status(sanction_rows: list[dict], now: datetime) -> AccountStatus:
-    return account_status(_facts(sanction_rows), now)
-
-
-def sanction_view(row: dict, now: datetime) -> dict:
-    return {
-        "id": row["id"], "action": row["action"], "functions": row["functions"], "starts_at": row["starts_at"],
-        "until": row["until"], "rule": row["rule"], "case_ref": row["case_ref"], "revoked": row["revoked"],
-        "category": row["category"], "severity": row["severity"], "violation_number": row["violation_number"],
-        "decided_by": row["decided_by"], "revoked_at": row["revoked_at"], "revoked_by": row["revoked_by"],
-        "revoke_note": row["revoke_note"], "in_force": _in_force(row, now),
-        "enforcement_status": row["enforcement_status"], "enforcement_error": row["enforcement_error"],
-    }
-
-
-def _in_force(row: dict, now: datetime) -> bool:
-    if row["revoked"] or parse_iso(row["starts_at"]) > now:
-        return False
-    if row["action"] == "ban":
-        return True
-    return row["action"] == "restrict" and row["until"] is not None and parse_iso(row["until"]) > now
-
-
-def _facts(rows: list[dict]) -> list[SanctionFact]:
-    return [SanctionFact(action=r["action"], starts_at=parse_iso(r["starts_at"]),
-                         until=parse_iso(r["until"]) if r["until"] else None, revoked=bool(r["revoked"]),
-                         functions=tuple(r["functions"])) for r in rows]
 
 
 # -- checks ---------------------------------------------------------------

@@ -1,25 +1,40 @@
 """The command line: the only place that prints, draws tables and picks exit codes.
 
-Each sub-module defines click commands for one area and lists them in
-COMMANDS; this module gathers them under one group and turns library errors
-(IntakeError) into one line on stderr and a sysexits-style exit code.
+Each sub-module defines click commands for one area (and lists them in
+COMMANDS); this module names them in COMMANDS below, imports a module only
+when its command runs (a staff command must not pay for the pipeline's
+imports), and turns library errors (IntakeError) into one line on stderr and
+a sysexits-style exit code.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
 
 from ..errors import IntakeError
-from . import accounts, cases, config_cmd, messages, outbox, poll, quarantine, sanctions, triage
-from .common import App
+from .common import App, LazyGroup
 
-MODULES = (poll, cases, triage, messages, quarantine, outbox, accounts, sanctions, config_cmd)
+# command name -> "module:attribute" in this package (a new command: one line here)
+COMMANDS = {
+    "poll": ".poll:poll",
+    "serve-smtp": ".poll:serve_smtp",
+    "cases": ".cases:cases",
+    "decide": ".triage:decide",
+    "messages": ".messages:messages",
+    "quarantine": ".quarantine:quarantine",
+    "send": ".outbox:send",
+    "outbox": ".outbox:outbox_group",
+    "accounts": ".accounts:accounts",
+    "sanctions": ".sanctions:sanctions",
+    "config": ".config_cmd:config_group",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", metavar="PATH", envvar="ABUSE_INTAKE_CONFIG",
               help="TOML configuration (default: $ABUSE_INTAKE_CONFIG, else ./config.toml).")
 @click.option("-v", "--verbose", count=True, help="Say more (repeat for debug detail).")
@@ -51,11 +66,6 @@ def _setup_logging(verbose: int) -> None:
     log.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-for _module in MODULES:
-    for _command in getattr(_module, "COMMANDS", ()):
-        cli.add_command(_command)
-
-
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="abuse-intake", standalone_mode=False)
@@ -68,6 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     except IntakeError as exc:
         click.echo(f"abuse-intake: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # `messages list --json | head`: the reader has all it wanted. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)  # what Python's documentation advises on EPIPE
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(0)

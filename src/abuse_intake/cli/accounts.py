@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..cases import triage
 from .common import App, echo_json, echo_table, pass_app
 
 
@@ -29,21 +28,22 @@ def show(app: App, account_id: str, as_json: bool) -> None:
     Example:
       abuse-intake accounts show dewi_manja88 --json
     """
-    view = triage.account_view(app.db, app.settings, account_id)
+    from ..cases.views import account_view
+
+    view = account_view(app.reader, app.settings, account_id)
     if as_json:
-        echo_json(view)
+        echo_json(view.as_dict())
         return
-    status = view["status"] + (f" until {view['until']} ({', '.join(view['restricted_functions'])})"
-                               if view["until"] else "")
-    click.echo(f"{view['account_id']}: {status}")
-    click.echo(f"confirmed violations in the last {view['lookback_days']} days: {view['violations_in_window']}")
+    status = view.status + (f" until {view.until} ({', '.join(view.restricted_functions)})" if view.until else "")
+    click.echo(f"{view.account_id}: {status}")
+    click.echo(f"confirmed violations in the last {view.lookback_days} days: {view.violations_in_window}")
     click.echo("")
     click.echo("sanctions:")
-    echo_table(view["sanctions"], ("id", "action", "functions", "starts_at", "until", "rule", "case_ref",
+    echo_table(view.sanctions, ("id", "action", "functions", "starts_at", "until", "rule", "case_ref",
                                    "revoked", "in_force"), empty="(none)")
     click.echo("")
     click.echo("cases:")
-    echo_table(view["cases"], ("ref", "status", "severity", "category", "reporters", "opened_at", "decision"),
+    echo_table(view.cases, ("ref", "status", "severity", "category", "reporters", "opened_at", "decision"),
                empty="(none)")
 
 

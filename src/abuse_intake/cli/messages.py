@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..cases.evidence import raw_message, write_file
 from ..models import KINDS
-from ..store import messages as msg_store
-from .common import App, echo_json, echo_table, pass_app
+from .common import App, echo_json_rows, echo_table, limit_option, pass_app, since_option
 
 
 @click.group()
@@ -25,23 +23,26 @@ def messages() -> None:
 
 @messages.command("list")
 @click.option("--kind", type=click.Choice(KINDS), help="Only messages of this kind.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@since_option("messages received")
+@click.option("--after", type=int, metavar="ID", help="Only the messages behind message ID in this order (the next page).")
+@limit_option("messages")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list (written as it is read).")
 @pass_app
-def list_messages(app: App, kind: str | None, as_json: bool) -> None:
+def list_messages(app: App, kind: str | None, since, after: int | None, limit: int | None, as_json: bool) -> None:
     """Every stored message, oldest first, with its kind, reason and cases.
 
     \b
     Example:
       abuse-intake messages list --json
+      abuse-intake messages list --since 1d --limit 100 --after 5120
     """
-    rows = msg_store.list_messages(app.db, kind)
-    out = [{"id": r["id"], "message_id": r["message_id"], "reporter": r["reporter"], "subject": r["subject"],
-            "kind": r["kind"], "reason": r["reason"], "received_at": r["received_at"],
-            "case_refs": r["case_refs"]} for r in rows]
+    from ..cases.views import list_messages as query
+
+    rows = query(app.reader, kind=kind, since=since, after=after, limit=limit)
     if as_json:
-        echo_json(out)
+        echo_json_rows(rows)
     else:
-        echo_table(out, ("id", "received_at", "kind", "reporter", "subject", "case_refs", "reason"),
+        echo_table(list(rows), ("id", "received_at", "kind", "reporter", "subject", "case_refs", "reason"),
                    empty="no messages")
 
 
@@ -57,7 +58,9 @@ def raw(app: App, message_id: int, output: Path | None) -> None:
     Example:
       abuse-intake messages raw 42 -o message-42.eml
     """
-    data = raw_message(app.db, message_id)
+    from ..cases.evidence import raw_message, write_file
+
+    data = raw_message(app.reader, message_id)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

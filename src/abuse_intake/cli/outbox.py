@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import EX_TEMPFAIL
-from ..notify.outbox import DeliveryResult, deliver_pending
-from ..store import outbox as store
-from .common import App, echo_json, echo_table, pass_app
+from .common import App, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+
+if TYPE_CHECKING:
+    from ..notify.outbox import DeliveryResult
 
 STATUS_CHOICES = ("pending", "held", "sent", "failed", "all")
 
@@ -29,6 +31,8 @@ def send(app: App, limit: int | None, as_json: bool) -> None:
     Example, from cron every few minutes:
       abuse-intake --config /etc/abuse-intake/config.toml send
     """
+    from ..notify.outbox import deliver_pending  # jinja2 and smtplib: only when sending
+
     result = deliver_pending(app.db, app.settings, limit=limit)
     if as_json:
         echo_json(result.as_dict())
@@ -61,31 +65,27 @@ def outbox_group() -> None:
 @outbox_group.command("list")
 @click.option("--status", type=click.Choice(STATUS_CHOICES), default="all", show_default=True,
               help="Only emails in this state.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N rows (oldest first).")
+@since_option("emails queued")
+@click.option("--after", type=int, metavar="ID", help="Only the emails queued after email ID (the next page).")
+@limit_option("emails, oldest first")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list with every column.")
 @pass_app
-def list_(app: App, status: str, limit: int | None, as_json: bool) -> None:
+def list_(app: App, status: str, since, after: int | None, limit: int | None, as_json: bool) -> None:
     """List outbox emails with their state, attempts and case references.
 
     \b
     Example:
       abuse-intake outbox list --status pending --json
+      abuse-intake outbox list --since 2d --limit 20 --after 310
     """
-    rows = [_view(r) for r in store.list_emails(app.db, status=status, limit=limit)]
+    from ..cases.views import list_outbox
+
+    rows = list_outbox(app.reader, status=status, since=since, after=after, limit=limit)
     if as_json:
-        echo_json(rows)
+        echo_json_rows(rows)
         return
-    echo_table(rows, ("id", "kind", "to", "language", "case_refs", "status", "attempts", "created_at",
-                      "sent_at", "subject"), empty="outbox is empty" if status == "all" else f"no {status} emails")
-
-
-def _view(row: dict) -> dict:
-    return {
-        "id": row["id"], "kind": row["kind"], "to": row["recipient"], "subject": row["subject"],
-        "language": row["language"], "case_refs": row["case_refs"], "status": row["status"],
-        "attempts": row["attempts"], "message_id": row["message_id"], "created_at": row["created_at"],
-        "sent_at": row["sent_at"], "next_attempt_at": row["next_attempt_at"], "last_error": row["last_error"],
-    }
+    echo_table(list(rows), ("id", "kind", "to", "language", "case_refs", "status", "attempts", "created_at",
+                            "sent_at", "subject"), empty="outbox is empty" if status == "all" else f"no {status} emails")
 
 
 COMMANDS = [send, outbox_group]

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import datetime, timedelta, timezone
 
 import click
 
-from ..cases import triage
+from ..cases import triage, views
 from ..errors import EX_TEMPFAIL
 from ..policy import enforcement
 from ..store import triage as store
 from ..store.db import iso, utcnow
-from .common import App, echo_json, echo_table, in_cli_words, pass_app
+from .common import App, echo_json, echo_table, in_cli_words, parse_since, pass_app
 
 
 @click.group()
@@ -39,7 +37,7 @@ def list_(app: App, account_id: str | None, as_json: bool) -> None:
       abuse-intake sanctions list --account dewi_manja88
     """
     now = utcnow()
-    rows = [triage.sanction_view(r, now) | {"account_id": r["account_id"]}
+    rows = [views.sanction_view(r, now).as_dict() | {"account_id": r["account_id"]}
             for r in store.list_sanctions(app.db, account_id=account_id and account_id.strip().lstrip("@").lower())]
     if as_json:
         echo_json(rows)
@@ -107,22 +105,6 @@ def _enforce(app: App) -> enforcement.EnforcementReport:
         click.echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
                    "it is retried on the next run", err=True)
     return report
-
-
-_RELATIVE = re.compile(r"(\d+)\s*([dhm])")
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    text = text.strip()
-    m = _RELATIVE.fullmatch(text)
-    if m:
-        unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
-        return (now or utcnow()) - timedelta(**{unit: int(m.group(1))})
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use 2024-06-01, 2024-06-01T08:00:00Z or 7d", param_hint="--since")
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 COMMANDS = [sanctions]

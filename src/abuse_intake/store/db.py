@@ -13,12 +13,13 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import StoreBusyError, StoreError
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # every stored timestamp: UTC to the second, sorts as text
@@ -69,6 +70,8 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.
         raise StoreError(f"cannot open database {path}: {exc.strerror or exc}") from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
+    import sqlite_utils  # here, not at the top: read-only commands never pay for its import
+
     db = sqlite_utils.Database(conn)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -82,6 +85,38 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.
         conn.close()
         raise store_error(exc, path) from None
     return db
+
+
+class Reader:
+    """A connection for commands that only read, with the two things store
+    functions use (`.conn`, `.execute`): importing sqlite_utils alone (~0.1 s,
+    plugins and dateutil) costs more than a whole `cases show` on a large store."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params))
+
+
+def open_reader(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Reader | sqlite_utils.Database:
+    """Open the store to read it. A store that does not exist yet, or whose schema
+    is behind this program, goes through open_db (created, migrated) as always."""
+    path = Path(path)
+    if not path.is_file():
+        return open_db(path, busy_timeout_ms)
+    try:
+        conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        raise store_error(exc, path) from None
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    if version != len(MIGRATIONS):
+        conn.close()
+        return open_db(path, busy_timeout_ms)
+    return Reader(conn)
 
 
 def migrate(db: sqlite_utils.Database) -> int:

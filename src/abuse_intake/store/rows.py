@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 
 def one_row(db, sql: str, params: Iterable[Any] = ()) -> dict | None:
@@ -26,6 +26,32 @@ def all_rows(db, sql: str, params: Iterable[Any] = ()) -> list[dict]:
     cur = db.conn.execute(sql, tuple(params))
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+FETCH = 500  # rows fetched from SQLite at a time by the iterators below
+
+
+def iter_rows(db, sql: str, params: Iterable[Any] = ()) -> Iterator[dict]:
+    """The rows of `sql` as dicts, fetched as they are consumed (the listings stream).
+    The cursor keeps one read snapshot (WAL) until the last row: a listing is consistent."""
+    cur = db.conn.execute(sql, tuple(params))
+    cols = [d[0] for d in cur.description]
+    while True:
+        chunk = cur.fetchmany(FETCH)
+        if not chunk:
+            return
+        for row in chunk:
+            yield dict(zip(cols, row))
+
+
+def iter_tuples(db, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple]:
+    """iter_rows without the dicts, for the long listings (the columns are the caller's to know)."""
+    cur = db.conn.execute(sql, tuple(params))
+    while True:
+        chunk = cur.fetchmany(FETCH)
+        if not chunk:
+            return
+        yield from chunk
 
 
 def placeholders(values) -> str:

@@ -224,4 +224,14 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL               -- decoded content; export with `cases evidence`
     );
     """,
+    # The read views on a store of years (cases show, messages list): each answers
+    # from an index instead of a scan or a sort of every row. messages(kind,
+    # received_at) serves every `kind = ?` look-up the old messages(kind) did.
+    """
+    CREATE INDEX sanctions_case ON sanctions(case_id);
+    CREATE INDEX messages_received ON messages(received_at);
+    CREATE INDEX messages_kind_received ON messages(kind, received_at);
+    DROP INDEX messages_kind;
+    CREATE INDEX cases_queue_all ON cases(severity_rank DESC, reporters DESC, opened_at);
+    """,
 ]
