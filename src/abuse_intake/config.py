@@ -75,6 +75,7 @@ class AccountSettings:
     labels: tuple[str, ...]
     profile_urls: tuple[str, ...]  # regexes with a named group `handle`
     not_handles: tuple[str, ...]  # ordinary words that follow labels
+    bare_handles: bool = True  # handles with no label, '@' or link count in a report
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,7 @@ def _accounts(r: "_Reader") -> AccountSettings:
         labels=tuple(r.list_of_str("accounts.labels", default=[])),
         profile_urls=urls,
         not_handles=tuple(w.lower() for w in r.list_of_str("accounts.not_handles", default=[])),
+        bare_handles=r.bool("accounts.bare_handles", default=True),
     )
 
 

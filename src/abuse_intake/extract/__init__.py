@@ -37,7 +37,7 @@ def compile_rules(settings: Settings) -> Rules:
     if hit is not None and hit[0] is settings:
         return hit[1]
     rules = Rules(
-        accounts=compile_account_rules(settings.accounts, settings.own_addresses),
+        accounts=compile_account_rules(settings.accounts, settings.own_addresses, settings.platform_name),
         categories=compile_category_rules(settings.categories),
     )
     with _LOCK:
@@ -58,13 +58,15 @@ def extract(
 ) -> Extraction:
     rules = compile_rules(settings)
     text, forwarded_text, subject = text or "", forwarded_text or "", subject or ""
-    account_ids = find_accounts(
-        rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
-        reporter_address, reporter_name or "",
-    )
     # Tokenize once: the sender's own words serve both category and language.
     own_tokens = [tokenize(subject), tokenize(text)]
     category, severity, words = classify_tokens(rules.categories, [*own_tokens, tokenize(forwarded_text)])
+    # Bare handles ("cindy.manja21 open bo") only in an email that is a report by its words.
+    account_ids = find_accounts(
+        rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
+        reporter_address, reporter_name or "",
+        bare=settings.accounts.bare_handles and category is not None,
+    )
     return Extraction(
         account_ids=account_ids,
         category=category,

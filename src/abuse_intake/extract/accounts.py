@@ -58,17 +58,25 @@ _SECOND_LEVEL = frozenset("co ac go or sch web net my com org gov edu mil".split
 _STRIP = "._"
 _CAMEL = re.compile(r"[a-z][A-Z]")
 
-# "IG @x", "Telegram: @x", "MiChat ID: x" name an account on another service.
+# "IG @x", "Telegram: @x", "MiChat ID: x", "on TikTok as @x", "di telegram
+# namanya @x", "his snap is @x", "Instagram (@x)" name an account on another
+# service: the site's name, then at most three linking words, right before
+# the handle. Anything else in between (another handle, "di sini akunnya")
+# ends the other site's reach, so it never hides a neighbouring handle of ours.
+_SITES = (r"instagram|insta|ig|twitter(?:\s{0,2}[/(]\s{0,2}x\b\)?)?|tiktok|tik\s?tok|telegram|tele|tg|"
+          r"facebook|fb|whatsapp|wa|snapchat|snap|michat|line|threads|youtube|yt|discord|onlyfans|"
+          r"linktree|twitch|reddit|wechat|kik|on\s{1,3}x")
+_LINKING = (r"id|akun|akunnya|account|handle|username|user|name|named|nama|namanya|nya|as|is|was|"
+            r"pakai|pake|dia|she|he|she's|he's|shes|hes|her|his|their|them|mereka|juga|also|called|"
+            r"yaitu|adalah|di|at|on|sebagai")
 _OTHER_SITE = re.compile(
-    r"\b(?:instagram|insta|ig|twitter|tiktok|telegram|tele|tg|facebook|fb|whatsapp|wa|snapchat|"
-    r"michat|line|threads|youtube|yt|discord)"
-    r"(?:\s{1,3}(?:id|akun|account|handle|username))?\s{0,3}[:：]?\s{0,3}$",
+    rf"\b(?:{_SITES})(?:nya)?(?:[\s:：()=,'’-]{{0,4}}(?:{_LINKING})\b){{0,3}}[\s:：()=\"'“‘-]{{0,4}}$",
     re.IGNORECASE,
 )
 
 
 def _other_site_before(text: str, pos: int) -> bool:
-    return _OTHER_SITE.search(text, max(0, pos - 30), pos) is not None
+    return _OTHER_SITE.search(text, max(0, pos - 60), pos) is not None
 
 
 # Under re.IGNORECASE an ASCII character matches its other case and, for
@@ -107,6 +115,8 @@ class AccountRules:
     handle: re.Pattern  # fullmatch check after stripping
     not_handles: frozenset[str]
     platform_locals: frozenset[str]  # local parts of the platform's own addresses
+    own_addresses: frozenset[str] = frozenset()  # lower-cased: where a quote of our own e-mail starts
+    platform_word: str = ""  # the platform's name, lower-cased: its own accounts start with it
     # Folded first words of the labels: label and own matches start only where
     # one (or "my") occurs. None: a first word is not ASCII, scan everywhere.
     label_words: tuple[str, ...] | None = None
@@ -134,7 +144,8 @@ def _grouped(labels: list[str]) -> str:
                     for c, labs in groups.items()) or r"(?!)"
 
 
-def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, ...] = ()) -> AccountRules:
+def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, ...] = (),
+                          platform_name: str = "") -> AccountRules:
     handle = accounts.handle_pattern
     labels = sorted({lab.strip() for lab in accounts.labels if lab.strip()}, key=len, reverse=True)
     label_alt = "|".join(_phrase(lab) for lab in labels) or r"(?!)"
@@ -172,6 +183,8 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
         handle=re.compile(handle, re.IGNORECASE),
         not_handles=frozenset(w.lower().strip(_STRIP) for w in accounts.not_handles),
         platform_locals=frozenset(a.split("@", 1)[0].lower() for a in own_addresses if "@" in a),
+        own_addresses=frozenset(a.lower() for a in own_addresses if "@" in a),
+        platform_word=platform_name.strip().lower() if platform_name.strip().isalnum() else "",
         # A word with another one as its prefix ("username", "user") adds no position.
         label_words=tuple(sorted(w for w in words if not any(o != w and w.startswith(o) for o in words)))
         if fast else None,
@@ -358,6 +371,119 @@ def _scan_urls(rules: AccountRules, text: str, low: str | None = None) -> list[t
     return found
 
 
+# -- bare handles ----------------------------------------------------------
+# "cindy.manja21 open bo", "laporin om.genit_77", "om.genit_77: hai cantik",
+# "Pesan baru dari om.genit_77": a handle with no label, '@' or link. Only a
+# token that cannot be prose counts: an inner '.' or '_', or letters and
+# digits mixed; and none of the look-alikes below.
+
+# A candidate: not glued to a URL, an address, a path or a query ('/', '@',
+# '?', '=', '&', '#', '+' or a word character before it; a word character,
+# '@' or '/' after it).
+# Possessive: "jessy.bdg.vip@gmail.com" is never cut back to "jessy.bdg".
+_BARE = re.compile(r"(?<![\w.@/?&=#+%\\-])[A-Za-z][A-Za-z]*+[._0-9][A-Za-z0-9._]*+(?![\w@/-])")
+# Domains: the last label is a top-level domain (a handle cannot hold '-',
+# so "slotgacor-vip.example" never gets here whole, and a '_' is never in a domain).
+_BARE_TLDS = _TLDS | frozenset("vip ly ee tv cc co top club live link bet win asia pro cloud click fun "
+                               "space website tech gg to id.com".split())
+_FILE_EXTS = frozenset("jpg jpeg png gif heic heif webp bmp tif tiff mp4 mov avi mkv webm 3gp mp3 m4a wav ogg "
+                       "opus aac pdf doc docx xls xlsx ppt pptx txt csv rtf zip rar 7z apk ipa exe html htm "
+                       "eml msg json xml vcf".split())
+# Dotted abbreviations whose first part is a title or an address word ("Jl.Sudirman", "dr.Andi").
+_ABBREV_FIRST = frozenset("jl jln gg dr drs dra ir prof hj mr mrs ms st no tgl kab kec kel ds rt rw pt cv yth "
+                          "bpk sdr sdri ny tn kpd hal ref vol pk jam ttd an dll dsb dst vs etc fig".split())
+# Indonesian plurals and a word with a number glued on ("akun2", "tiba2nya",
+# "umur14", "kelas3", "jam10", "iphone13"): prose, not a handle.
+_REDUP = re.compile(r"[a-z]+2(?:an|nya|ku|mu|lah|pun)?")
+_UNIT_NUMBER = re.compile(
+    r"(?:umur|usia|kelas|jam|pukul|pk|tgl|tanggal|hari|bulan|tahun|thn|lantai|no|nomor|nmr|rt|rw|km|kg|rp|"
+    r"age|aged|grade|year|years|yrs|gen|top|page|hal|step|level|lvl|part|ver|ep|episode|season|covid|"
+    r"iphone|android|ios|windows|win|galaxy|redmi|note|ke|kali|menit|detik|usd|sgd|idr|ver|version|mp)"
+    r"\d[\d.,:]*(?:rb|jt|k|an|am|pm|wib|wita|wit|yo|th|st|nd|rd|x)?")
+# Where the sender's own text ends: a sign-off line, a phone's footer, our own
+# e-mail quoted in a reply. Bare handles after it are a signature or quoted.
+_SIGN_OFF = re.compile(
+    r"^[ \t]*(?:(?:best|kind|warm)?\s?regards|regards|thanks(?: again)?|thank you(?: very much)?|cheers|"
+    r"sincerely|best|salam(?: hangat)?|hormat saya|wassalam|terima ?kasih(?: banyak)?|trims|makasih|tks|"
+    r"sent from my \w+|dikirim dari \w+.*|get outlook for \w+|-- ?)[ \t]*[,.!]*[ \t]*$",
+    re.IGNORECASE | re.MULTILINE)
+
+
+def _own_text_end(text: str, own_addresses: frozenset[str]) -> int:
+    """Index where the sender's own words end, for bare handles."""
+    end = len(text)
+    m = _SIGN_OFF.search(text)
+    if m is not None:
+        end = m.start()
+    if own_addresses:
+        low = text.lower()
+        for addr in own_addresses:
+            q = low.find(addr)
+            if 0 <= q < end:
+                # The quoted header line of our own e-mail ("From: Obrolan Support <support@...>",
+                # "On ... <support@...> wrote:") starts the quote.
+                end = low.rfind("\n", 0, q) + 1
+    return end
+
+
+def _is_bare_handle(rules: AccountRules, tok: str) -> bool:
+    if not rules.handle.fullmatch(tok) or "__" in tok:
+        return False  # not a handle; "__init__" is code
+    low = tok.lower()
+    if low.startswith("www.") or (rules.platform_word and low.split(".")[0].split("_")[0] == rules.platform_word):
+        return False  # a web address; the platform's own accounts ("obrolan.care") and domain
+    parts = low.replace("_", ".").split(".")
+    dotted = low.split(".")
+    has_digit = any(c.isdigit() for c in low)
+    if "." not in low and "_" not in low:
+        if not has_digit or tok.isupper() or _REDUP.fullmatch(low) or _UNIT_NUMBER.fullmatch(low):
+            return False  # a word, a code in capitals ("GACOR88"), "akun2", "umur14"
+    if len(dotted) > 1:
+        if "_" not in low and (dotted[-1] in _BARE_TLDS or _is_domain(low)):
+            return False  # a domain
+        if dotted[-1] in _FILE_EXTS:
+            return False  # a file name
+        if all(p.isdigit() for p in dotted[1:]):
+            return False  # a time, price, date or version with a word before it ("pk.21.00", "Rp.750.000")
+        if dotted[0] in _ABBREV_FIRST or all(len(p) <= 2 for p in dotted):
+            return False  # an abbreviation ("Jl.Sudirman", "U.S.A", "a.n.")
+    if all(p in rules.not_handles for p in parts if p):
+        return False  # ordinary words glued ("dia.sudah")
+    return True
+
+
+def _scan_bare(rules: AccountRules, text: str, own_end: int | None = None) -> list[tuple[int, str]]:
+    """Bare handles in text, up to own_end; the caller has already decided the
+    email is a report."""
+    found = []
+    end = len(text) if own_end is None else own_end
+    for m in _BARE.finditer(text, 0, end):
+        start = m.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        if text.startswith(">", line_start) or text[line_start:start].lstrip().startswith(">"):
+            continue  # quoted mail
+        tok = m.group().rstrip(_STRIP)
+        if not _is_bare_handle(rules, tok) or _other_site_before(text, start):
+            continue
+        h = _clean(rules, tok)
+        if h:
+            found.append((start, h))
+    return found
+
+
+def _own_name(h: str, names: list[list[str]]) -> bool:
+    """Whether a handle spells the sender's name: every part of it is a
+    (prefix of a) part of the name or address, and one part is a whole one of
+    at least 3 letters ("chloe.t" for Chloe Tan, "nat.brooks" for Natalie Brooks)."""
+    parts = [p for p in re.split(r"[._\d]+", h) if p]
+    if not parts:
+        return False
+    for name in names:
+        if all(any(n.startswith(p) for n in name) for p in parts) and any(p in name and len(p) >= 3 for p in parts):
+            return True
+    return False
+
+
 def _squash(s: str) -> str:
     return re.sub(r"[\W_]+", "", s.lower())
 
@@ -370,18 +496,29 @@ def find_accounts(
     subject: str,
     reporter_address: str | None,
     reporter_name: str,
+    bare: bool = False,
 ) -> list[str]:
     """Lower-cased handles in order of first mention (text, links, forwarded
-    text, subject), without duplicates, the reporter's own ones removed."""
+    text, subject), without duplicates, the reporter's own ones removed.
+    bare: also take bare handles (the caller knows the email is a report)."""
     low = fold(text) if text else None
     starts = _label_starts(rules, text, low) if text else None
-    mentions: list[str] = [h for _, h in _scan_text(rules, text, low, starts)] if text else []
+    found = _scan_text(rules, text, low, starts) if text else []
+    if bare and text:
+        found = sorted(found + _scan_bare(rules, text, _own_text_end(text, rules.own_addresses)),
+                       key=lambda p: p[0])
+    mentions: list[str] = [h for _, h in found]
     for link in html_links:
         mentions.extend(h for _, h in _scan_urls(rules, link))
     if forwarded_text:
-        mentions.extend(h for _, h in _scan_text(rules, forwarded_text))
+        fwd = _scan_text(rules, forwarded_text)
+        if bare:
+            fwd = sorted(fwd + _scan_bare(rules, forwarded_text), key=lambda p: p[0])
+        mentions.extend(h for _, h in fwd)
     if subject:
         mentions.extend(h for _, h in _scan_text(rules, subject))
+        if bare:
+            mentions.extend(h for _, h in _scan_bare(rules, subject))
     if not mentions:
         return []
 
@@ -392,9 +529,12 @@ def find_accounts(
         excluded.update(h.rstrip(_STRIP).lower() for h in own_handles(rules, subject))
     signatures = {s for s in (_squash(reporter_name or ""),
                               _squash((reporter_address or "").split("@", 1)[0])) if len(s) >= 4}
+    names = [[p for p in re.split(r"[\W_\d]+", n.lower()) if p]
+             for n in (reporter_name or "", (reporter_address or "").split("@", 1)[0])]
+    names = [n for n in names if n]
     out: dict[str, None] = {}
     for h in mentions:
-        if h in excluded or _squash(h) in signatures:
+        if h in excluded or _squash(h) in signatures or _own_name(h, names):
             continue
         out.setdefault(h, None)
     return list(out)
