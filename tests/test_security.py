@@ -108,7 +108,7 @@ def test_imap_password_never_in_output_errors_or_the_store(dovecot, tmp_path, mo
     dovecot.append_many([email(sender="ana@gmail.com")])
     wrong = "wrong-SECRET-" + dovecot.password[-6:]
     refused = cli(conf, "-vv", "poll", env={IMAP_PASSWORD_ENV: wrong})
-    assert refused.returncode == 75 and "login" in refused.stderr
+    assert refused.returncode == 78 and "login" in refused.stderr  # refused: configuration (issue 15)
     ok = cli(conf, "-vv", "poll", "--json")
     assert ok.returncode == 0, ok.stderr
     for proc in (refused, ok):

@@ -8,6 +8,8 @@ that hold them.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import tomllib
@@ -18,10 +20,15 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 LANGUAGES = ("en", "id")
 CONFIG_ENV = "ABUSE_INTAKE_CONFIG"
+MAX_SECONDS = 86_400.0  # timeouts and waits: a day is already far past any sane value
+MAX_HOURS = 24.0 * 3660  # windows in hours: ten years
+MAX_INT = 2**53  # beyond this a count or size is a typo, and SQLite integers end at 2**63
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class MailboxSettings:
     password_file: Path | None = None
     batch_size: int = 50
     timeout: float = 30.0
+    deadline: float = 900.0  # seconds one connection may last in all (timeout bounds each read)
     done_action: str = "move"  # move | flag | none
     done_folder: str = "Processed"
     done_keyword: str = "AbuseIntakeDone"
@@ -97,6 +105,7 @@ class Limits:
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 20
     max_attachment_bytes: int = 20 * 1024 * 1024
+    max_accounts_per_report: int = 10
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         from_name=r.str("outgoing.from_name", default="Support"),
         accounts=_accounts(r),
         categories=_categories(r),
-        resend_window_hours=r.number("classify.resend_window_hours", default=48, minimum=0),
+        resend_window_hours=r.number("classify.resend_window_hours", default=48, minimum=0, maximum=MAX_HOURS),
         send_not_a_report=r.bool("classify.send_not_a_report", default=True),
         templates_dir=_templates_dir(r),
         default_language=r.choice("templates.default_language", LANGUAGES, default="en"),
@@ -208,11 +217,12 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
             max_message_bytes=r.int("limits.max_message_bytes", default=25 * 1024 * 1024, minimum=1024),
             max_attachments=r.int("limits.max_attachments", default=20, minimum=0),
             max_attachment_bytes=r.int("limits.max_attachment_bytes", default=20 * 1024 * 1024, minimum=0),
+            max_accounts_per_report=r.int("limits.max_accounts_per_report", default=10, minimum=1, maximum=1000),
         ),
         policy=_policy(r),
         enforcement_command=tuple(r.list_of_str("enforcement.command", default=[])),
         lock_path=db_path.with_name(db_path.name + ".lock"),
-        busy_timeout_ms=int(r.number("database.busy_timeout", default=10, minimum=0) * 1000),
+        busy_timeout_ms=int(r.number("database.busy_timeout", default=10, minimum=0, maximum=MAX_SECONDS) * 1000),
         workers=r.int("processing.workers", default=0, minimum=0, maximum=64),
     )
     r.check_unknown()
@@ -225,7 +235,8 @@ def _mailbox(r: "_Reader") -> MailboxSettings:
         password_env=r.str("mailbox.password_env", default=""),
         password_file=r.path("mailbox.password_file", default=None),
         batch_size=r.int("mailbox.batch_size", default=50, minimum=1, maximum=5000),
-        timeout=r.number("mailbox.timeout", default=30, minimum=0.1),
+        timeout=r.number("mailbox.timeout", default=30, minimum=0.1, maximum=MAX_SECONDS),
+        deadline=r.number("mailbox.deadline", default=900, minimum=1, maximum=MAX_SECONDS),
         done_action=r.choice("mailbox.done_action", ("move", "flag", "none"), default="move"),
         done_folder=r.str("mailbox.done_folder", default="Processed"),
         done_keyword=r.str("mailbox.done_keyword", default="AbuseIntakeDone"),
@@ -250,7 +261,7 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
     common = dict(
         password_env=r.str("outgoing.password_env", default=""),
         password_file=r.path("outgoing.password_file", default=None),
-        timeout=r.number("outgoing.timeout", default=30, minimum=0.1),
+        timeout=r.number("outgoing.timeout", default=30, minimum=0.1, maximum=MAX_SECONDS),
         url=url,
     )
     if url.startswith("dir:"):
@@ -373,12 +384,47 @@ def _read_secret(section: str, env: str, file: Path | None) -> str:
             return value
     if file is not None:
         try:
-            return file.read_text(encoding="utf-8").strip()
+            with open(file, encoding="utf-8") as fh:
+                _warn_if_readable(fh.fileno(), file)
+                return fh.read().strip()
         except OSError as exc:
             raise ConfigError(f"{section}.password_file", f"cannot read {file}: {exc.strerror}") from None
     if env:
         raise ConfigError(f"{section}.password_env", f"environment variable {env} is not set")
     return ""
+
+
+_warned_secrets: set[str] = set()
+
+
+def _warn_if_readable(fd: int, file: Path) -> None:
+    """A password file that group or others can read is a leak waiting to happen: say so (once)."""
+    mode = os.fstat(fd).st_mode
+    if mode & 0o044 and str(file) not in _warned_secrets:
+        _warned_secrets.add(str(file))
+        log.warning("password file %s is readable by group or others (mode %04o): chmod 600 it",
+                    file, mode & 0o7777)
+
+
+def check_secrets(settings: Settings) -> None:
+    """What `config check` adds to loading: every configured password file exists and
+    can be read (a poll would only find out when it connects), with the same warning."""
+    for section, part in (("mailbox", settings.mailbox), ("outgoing", settings.outgoing)):
+        file = part.password_file
+        if file is None:
+            continue
+        try:
+            with open(file, "rb") as fh:
+                _warn_if_readable(fh.fileno(), file)
+        except FileNotFoundError:
+            raise ConfigError(f"{section}.password_file", f"file not found: {file}") from None
+        except OSError as exc:
+            raise ConfigError(f"{section}.password_file", f"cannot read {file}: {exc.strerror}") from None
+
+
+def secret_env_names(settings: Settings) -> set[str]:
+    """The environment variables that hold our passwords: never handed to a child process."""
+    return {n for n in (settings.mailbox.password_env, settings.outgoing.password_env) if n}
 
 
 class _Reader:
@@ -437,18 +483,27 @@ class _Reader:
         v = self._get(key, default)
         if isinstance(v, bool) or not isinstance(v, int):
             raise ConfigError(key, f"must be a whole number, got {v!r}")
+        if abs(v) > MAX_INT:
+            raise ConfigError(key, f"out of range, got {v}")
         if minimum is not None and v < minimum:
             raise ConfigError(key, f"must be at least {minimum}, got {v}")
         if maximum is not None and v > maximum:
             raise ConfigError(key, f"must be at most {maximum}, got {v}")
         return v
 
-    def number(self, key: str, default: Any = _MISSING, minimum: float | None = None) -> float:
+    def number(self, key: str, default: Any = _MISSING, minimum: float | None = None,
+               maximum: float | None = None) -> float:
         v = self._get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(key, f"must be a number, got {v!r}")
+        # TOML allows inf and nan; both (and 1e308, which overflows once scaled) would
+        # only fail later, deep in a timedelta or a socket call.
+        if not math.isfinite(v):
+            raise ConfigError(key, f"must be a finite number, got {v!r}")
         if minimum is not None and v < minimum:
             raise ConfigError(key, f"must be at least {minimum}, got {v}")
+        if maximum is not None and v > maximum:
+            raise ConfigError(key, f"must be at most {maximum:g}, got {v:g}")
         return float(v)
 
     def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> str:

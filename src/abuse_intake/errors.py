@@ -32,6 +32,12 @@ class MailboxError(IntakeError):
     exit_code = EX_TEMPFAIL
 
 
+class MailboxLoginError(MailboxError):
+    """The mailbox refused our login: the user or password is wrong, retrying will not help."""
+
+    exit_code = EX_CONFIG
+
+
 class DeliveryError(IntakeError):
     """Outgoing mail could not be handed over."""
 

@@ -46,6 +46,9 @@ class RawMessage:
     data: bytes
     source: Source
     received_at: datetime | None = None  # server's INTERNALDATE or file mtime
+    # Set when the message was over [limits] max_message_bytes on the server: its real
+    # size, and `data` holds only its headers (it is stored quarantined, never parsed whole).
+    oversize: int | None = None
 
 
 @dataclass
@@ -95,3 +98,7 @@ class Extraction:
     severity: str | None
     matched_words: list[str]
     language: str | None  # "id" | "en" | None
+    # More accounts than [limits] max_accounts_per_report: account_ids is then empty
+    # (no case per account) and these, cut at a cap, go to staff on one flagged case.
+    excess_accounts: list[str] = field(default_factory=list)
+    excess_truncated: bool = False  # the message named even more than were collected

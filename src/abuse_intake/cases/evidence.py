@@ -8,8 +8,8 @@ from the sender: an attachment name is data, not a path.
 
 from __future__ import annotations
 
-import mimetypes
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,27 +76,46 @@ def raw_message(db, message_row: int) -> bytes:
     return data
 
 
+# Only types a viewer opens as inert data. Anything a browser, shell or Windows would
+# run or script (.html, .js, .hta, .svg, .exe, ...) is saved as .bin, whatever the
+# sender claimed: the sender chooses the Content-Type.
+SAFE_EXTENSIONS = {
+    "image/jpeg": ".jpg", "image/pjpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+    "image/webp": ".webp", "image/bmp": ".bmp", "image/tiff": ".tif", "image/heic": ".heic",
+    "image/heif": ".heif", "application/pdf": ".pdf", "text/plain": ".txt",
+}
+
+
 def _extension(content_type: str | None) -> str:
-    ext = mimetypes.guess_extension((content_type or "").split(";")[0].strip().lower() or "x/x") or ".bin"
-    return {".jpe": ".jpg", ".jpeg": ".jpg"}.get(ext, ext)
+    return SAFE_EXTENSIONS.get((content_type or "").split(";")[0].strip().lower(), ".bin")
 
 
 def write_file(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` owner-only (evidence is personal data), via a temporary name so no half file is left."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write `data` to `path` owner-only (evidence is personal data), via a temporary file.
+
+    The temporary name is random and created with O_EXCL|O_NOFOLLOW (mkstemp) in the
+    target folder, so nobody can aim it at another file with a planted symlink; the
+    rename then replaces `path` itself (a symlink there is replaced, never followed),
+    so no half file is ever left under the final name.
+    """
+    path = Path(path)
+    tmp = None
     try:
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent or Path("."))
         try:
+            os.fchmod(fd, 0o600)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

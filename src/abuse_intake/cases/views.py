@@ -14,6 +14,8 @@ InvalidActionError (a value outside what the view knows).
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
@@ -46,11 +48,13 @@ class CaseRow:
     opened_at: str
     updated_at: str
     assignee: str | None
+    flag: str | None = None  # e.g. "too_many_accounts" (cases/limits.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "status": self.status, "account_id": self.account_id, "category": self.category,
                 "severity": self.severity, "reporters": self.reporters, "reports": self.reports,
-                "opened_at": self.opened_at, "updated_at": self.updated_at, "assignee": self.assignee}
+                "opened_at": self.opened_at, "updated_at": self.updated_at, "assignee": self.assignee,
+                "flag": self.flag}
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,8 @@ class CaseView:
     account_history: AccountHistory | None  # None while the case has no account
     sanctions: tuple[SanctionView, ...]  # recorded by this case's decision
     audit: tuple[AuditEntry, ...]
+    flag: str | None = None  # e.g. "too_many_accounts" (cases/limits.py)
+    flag_detail: dict | None = None  # for too_many_accounts: {"accounts", "limit", "truncated"}
 
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "status": self.status, "account_id": self.account_id, "category": self.category,
@@ -226,7 +232,7 @@ class CaseView:
                 "reporter_addresses": list(self.reporter_addresses),
                 "account_history": self.account_history.as_dict() if self.account_history else None,
                 "sanctions": [s.as_dict() for s in self.sanctions], "audit": [a.as_dict() for a in self.audit],
-                "report_count": len(self.reports)}
+                "report_count": len(self.reports), "flag": self.flag, "flag_detail": self.flag_detail}
 
 
 @dataclass(frozen=True)
@@ -323,6 +329,8 @@ def case_view(db, settings: Settings, ref: str, *, now: datetime | None = None) 
         sanctions=tuple(sanction_view(s, now) for s in triage_store.sanctions_of_case(db, case["id"])),
         audit=tuple(AuditEntry(a["id"], a["at"], a["actor"], a["action"], a["case_id"], a["account_id"],
                                a["detail"]) for a in triage_store.audit_of_case(db, case["id"])),
+        flag=case.get("flag"),
+        flag_detail=json.loads(case["flag_detail"]) if case.get("flag_detail") else None,
     )
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 
 import click
 
-from ..errors import IntakeError
+from ..errors import EX_IOERR, IntakeError
+from ..text import printable
 from .common import App, LazyGroup
 
 # command name -> "module:attribute" in this package (a new command: one line here)
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except IntakeError as exc:
-        click.echo(f"abuse-intake: {exc}", err=True)
+        # One line, and no terminal escapes from a server's reply or a sender's text.
+        click.echo(f"abuse-intake: {printable(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         # `messages list --json | head`: the reader has all it wanted. Point stdout
@@ -85,4 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)  # what Python's documentation advises on EPIPE
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except sqlite3.DatabaseError as exc:
+        # A corrupt or foreign file met mid-command (most are caught at open): the
+        # database cannot be used, said in one line, never a traceback.
+        click.echo(f"abuse-intake: the database cannot be used: {printable(str(exc))}", err=True)
+        sys.exit(EX_IOERR)
     sys.exit(0)

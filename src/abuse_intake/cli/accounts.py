@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import App, echo_json, echo_table, pass_app
+from .common import App, echo, echo_json, echo_table, pass_app
 
 
 @click.group()
@@ -35,14 +35,14 @@ def show(app: App, account_id: str, as_json: bool) -> None:
         echo_json(view.as_dict())
         return
     status = view.status + (f" until {view.until} ({', '.join(view.restricted_functions)})" if view.until else "")
-    click.echo(f"{view.account_id}: {status}")
-    click.echo(f"confirmed violations in the last {view.lookback_days} days: {view.violations_in_window}")
-    click.echo("")
-    click.echo("sanctions:")
+    echo(f"{view.account_id}: {status}")
+    echo(f"confirmed violations in the last {view.lookback_days} days: {view.violations_in_window}")
+    echo("")
+    echo("sanctions:")
     echo_table(view.sanctions, ("id", "action", "functions", "starts_at", "until", "rule", "case_ref",
                                    "revoked", "in_force"), empty="(none)")
-    click.echo("")
-    click.echo("cases:")
+    echo("")
+    echo("cases:")
     echo_table(view.cases, ("ref", "status", "severity", "category", "reporters", "opened_at", "decision"),
                empty="(none)")
 

@@ -11,7 +11,7 @@ import click
 
 from ..config import SEVERITIES
 from ..text import printable
-from .common import App, LazyGroup, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import App, LazyGroup, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
 
 
 @click.group(cls=LazyGroup, lazy={"note": ".triage:note", "assign": ".triage:assign", "link": ".triage:link"})
@@ -52,7 +52,7 @@ def list_cases(app: App, status, category, severity, account, assignee, since, a
         echo_json_rows(rows)
     else:
         echo_table(list(rows), ("ref", "status", "severity", "category", "account_id", "reporters", "reports",
-                                "opened_at", "assignee"), empty="no cases")
+                                "opened_at", "assignee", "flag"), empty="no cases")
 
 
 @cases.command("show")
@@ -74,35 +74,43 @@ def show_case(app: App, ref: str, as_json: bool) -> None:
     if as_json:
         echo_json(view.as_dict())
         return
-    click.echo(f"{view.ref}  {view.status}  {view.severity}/{view.category}  "
+    echo(f"{view.ref}  {view.status}  {view.severity}/{view.category}  "
                f"account: {view.account_id or '(none yet)'}")
-    click.echo(f"opened {view.opened_at}  updated {view.updated_at}  "
+    echo(f"opened {view.opened_at}  updated {view.updated_at}  "
                f"{view.reporters} reporter(s), {len(view.reports)} report(s)"
                + (f"  assigned to {view.assignee}" if view.assignee else ""))
     if view.decision:
-        click.echo(f"decision: {view.decision} ({view.decision_category or '-'}) by "
+        echo(f"decision: {view.decision} ({view.decision_category or '-'}) by "
                    f"{view.decided_by} at {view.decided_at}")
     for s in view.sanctions:
-        click.echo(f"sanction {s.id}: {s.action}" + (f" until {s.until}" if s.until else "")
+        echo(f"sanction {s.id}: {s.action}" + (f" until {s.until}" if s.until else "")
                    + f"  [rule: {s.rule}]" + ("  REVOKED" if s.revoked else ""))
     if view.referral:
-        click.echo("flagged for referral to law enforcement: keep the evidence")
+        echo("flagged for referral to law enforcement: keep the evidence")
+    if view.flag == "too_many_accounts" and view.flag_detail:
+        d = view.flag_detail
+        echo(f"flagged: too many accounts: the report names {len(d['accounts'])}{' or more' if d['truncated'] else ''} "
+             f"(the limit is {d['limit']}), so no case was opened per account; link the right one with "
+             f"`cases link {view.ref} --account ID`")
+        echo("  accounts named: " + ", ".join(printable(n) for n in d["accounts"]))
+    elif view.flag:
+        echo(f"flagged: {view.flag}")
     _echo_account_history(view.account_history)
     for i, r in enumerate(view.reports, 1):
-        click.echo("")
-        click.echo(f"--- report {i}: {r.reporter or '(no reply address)'}  {r.received_at}  "
+        echo("")
+        echo(f"--- report {i}: {r.reporter or '(no reply address)'}  {r.received_at}  "
                    f"lang={r.language or '-'}  {r.category}  accounts={','.join(r.account_ids) or '-'}")
-        click.echo(f"subject: {printable(r.subject or '')}")
-        click.echo(printable(r.text or "", keep_newlines=True).strip())
+        echo(f"subject: {printable(r.subject or '')}")
+        echo(printable(r.text or "", keep_newlines=True).strip())
         if r.forwarded_text:
-            click.echo("[forwarded message]")
-            click.echo(printable(r.forwarded_text, keep_newlines=True).strip()[:2000])
-        click.echo(f"raw email: message {r.message_row} (abuse-intake messages raw {r.message_row})")
+            echo("[forwarded message]")
+            echo(printable(r.forwarded_text, keep_newlines=True).strip()[:2000])
+        echo(f"raw email: message {r.message_row} (abuse-intake messages raw {r.message_row})")
         for a in r.attachments:
-            click.echo(f"attachment: {printable(a.filename or '-')} ({a.content_type}, {a.size} bytes)"
+            echo(f"attachment: {printable(a.filename or '-')} ({a.content_type}, {a.size} bytes)"
                        + (f" sha256 {a.sha256[:16]}" if a.sha256 else f" not stored: {a.skipped_reason or ''}"))
     if view.reports:
-        click.echo(f"\nsave the evidence as files: abuse-intake cases evidence {view.ref} --dir FOLDER")
+        echo(f"\nsave the evidence as files: abuse-intake cases evidence {view.ref} --dir FOLDER")
     _echo_audit(view.audit)
 
 
@@ -133,22 +141,22 @@ def case_evidence(app: App, ref: str, folder: Path, as_json: bool) -> None:
         return
     for f in out:  # whole paths, one a line: a table would cut them
         name = f" (sent as {printable(f['filename'])})" if f["filename"] else ""
-        click.echo(f"{f['path']}  report {f['report']}, {f['kind']}, {f['size']} bytes{name}")
+        echo(f"{f['path']}  report {f['report']}, {f['kind']}, {f['size']} bytes{name}")
     if not out:
-        click.echo(f"{ref} has no reports")
+        echo(f"{ref} has no reports")
 
 
 def _echo_account_history(h) -> None:
     if h is None:
         return
     status = h.status + (f" until {h.until}" if h.until else "")
-    click.echo(f"account {h.account_id}: {status}; {h.violations_in_window} confirmed violation(s) "
+    echo(f"account {h.account_id}: {status}; {h.violations_in_window} confirmed violation(s) "
                f"in the last {h.lookback_days} days")
     for s in h.sanctions_in_force:
-        click.echo(f"  in force: sanction {s.id} {s.action}"
+        echo(f"  in force: sanction {s.id} {s.action}"
                    + (f" until {s.until}" if s.until else "") + f" (case {s.case_ref})")
     if h.earlier_cases:
-        click.echo("  earlier cases: " + ", ".join(
+        echo("  earlier cases: " + ", ".join(
             f"{c.ref} ({c.status}{', ' + c.decision if c.decision else ''})" for c in h.earlier_cases))
 
 
@@ -157,15 +165,15 @@ _AUDIT_KEYS = ("decision", "category", "severity", "action", "until", "rule", "s
 
 
 def _echo_audit(trail) -> None:
-    click.echo("")
-    click.echo("--- audit trail")
+    echo("")
+    echo("--- audit trail")
     if not trail:
-        click.echo("(no staff actions yet)")
+        echo("(no staff actions yet)")
     for a in trail:
         d = a.detail
         why = d.get("note") or d.get("text") or d.get("why") or ""
         what = {k: d[k] for k in _AUDIT_KEYS if d.get(k) not in (None, "")}
-        click.echo(f"{a.at}  {a.actor}  {a.action}"
+        echo(f"{a.at}  {a.actor}  {a.action}"
                    + (f"  {' '.join(f'{k}={v}' for k, v in what.items())}" if what else "")
                    + (f"  -- {printable(why)}" if why else ""))
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import click
 
 from .. import config as config_mod
-from ..errors import InvalidActionError
+from ..errors import InvalidActionError, NotFoundError
 from ..text import printable
 
 
@@ -101,6 +101,55 @@ def in_cli_words(**hints: str):
         raise InvalidActionError(f"{exc} ({hint})", exc.field) from None
 
 
+def echo(text: Any = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo of plain text through printable() (line breaks and tabs kept): the
+    one door for what the text printers show, so mail content (a subject, a name,
+    an attachment's content type, a server's reply) never reaches a terminal as
+    escape sequences."""
+    text = "" if text is None else str(text)
+    click.echo(printable(text, keep_newlines=True), err=err, nl=nl)
+
+
+# json.dumps/encode_basestring escape C0 controls but, with ensure_ascii=False, pass
+# DEL, C1 controls (U+009B is a one-character CSI on many terminals) and the bidi
+# overrides through raw: escape them too. The value stays exact once parsed.
+_NOT_ESCAPED_BY_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_str(value: str) -> str:
+    text = encode_basestring(value)
+    if value.isprintable():
+        return text
+    return _NOT_ESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class RowId(click.ParamType):
+    """A row id from the command line. One past SQLite's integers cannot name a row:
+    it is "no such thing" (exit 65), not an overflow deep in the driver."""
+
+    name = "ID"
+
+    def __init__(self, noun: str):
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            n = value
+        else:
+            try:
+                n = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+        if not -2**63 <= n < 2**63:
+            raise NotFoundError(f"no {self.noun} {n}")
+        return n
+
+
+def to_json_line(value: Any) -> str:
+    """One JSON object on one line (JSON Lines), escaped as echo_json escapes."""
+    return _NOT_ESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+
+
 def echo_json(value: Any) -> None:
     click.echo(to_json(value.as_dict() if hasattr(value, "as_dict") else value))
 
@@ -132,7 +181,7 @@ def to_json(value: Any, indent: str = "") -> str:
         return "false"
     kind = type(value)
     if kind is str:
-        return encode_basestring(value)
+        return _json_str(value)
     if kind is int:
         return int.__repr__(value)
     inner = indent + "  "
@@ -142,8 +191,8 @@ def to_json(value: Any, indent: str = "") -> str:
         parts = []
         for k, v in value.items():  # the flat values of a listing's row inline, the rest recursively
             t = type(v)
-            parts.append(f"{inner}{encode_basestring(k)}: " + (
-                encode_basestring(v) if t is str else "null" if v is None else int.__repr__(v) if t is int
+            parts.append(f"{inner}{_json_str(k)}: " + (
+                _json_str(v) if t is str else "null" if v is None else int.__repr__(v) if t is int
                 else to_json(v, inner)))
         return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
     if kind is list or kind is tuple:
@@ -151,14 +200,15 @@ def to_json(value: Any, indent: str = "") -> str:
             return "[]"
         return "[\n" + ",\n".join(inner + to_json(v, inner) for v in value) + "\n" + indent + "]"
     # anything else (floats, odd keys, objects shown through str) as json writes it
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str).replace("\n", "\n" + indent)
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str).replace("\n", "\n" + indent)
+    return _NOT_ESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def echo_table(rows: Sequence[Any], columns: Sequence[str], empty: str = "(none)") -> None:
     """A plain aligned table; wide cells are cut so a terminal row stays one line.
     Rows are views (dataclasses: read by attribute) or dicts."""
     if not rows:
-        click.echo(empty)
+        echo(empty)
         return
     # Column by column: a 10,000-row queue is printed whole, so the per-cell work is kept small.
     columns_text = []
@@ -182,7 +232,7 @@ def _cell(v: Any) -> str:
     if kind is int:
         return str(v)
     if isinstance(v, (list, tuple)):
-        return ",".join(str(x) for x in v) or "-"
+        return printable(",".join(str(x) for x in v)) or "-"
     return printable(str(v))
 
 
@@ -199,7 +249,10 @@ def parse_since(text: str, now: datetime | None = None, option: str = "--since")
     m = _RELATIVE.fullmatch(text)
     if m:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
-        return (now or datetime.now(timezone.utc)) - timedelta(**{unit: int(m.group(1))})
+        try:
+            return (now or datetime.now(timezone.utc)) - timedelta(**{unit: int(m.group(1))})
+        except OverflowError:  # further back than the calendar goes: since the beginning
+            return datetime.min.replace(tzinfo=timezone.utc)
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .common import App, echo_json, pass_app
+from .. import config as config_mod
+from .common import App, echo, echo_json, pass_app
 
 
 @click.group("config")
@@ -30,7 +31,8 @@ def check(app: App) -> None:
       abuse-intake --config /etc/abuse-intake/config.toml config check
     """
     s = app.settings
-    click.echo(f"ok: {s.source} (mailbox {s.mailbox.scheme}, outgoing {s.outgoing.scheme}, "
+    config_mod.check_secrets(s)
+    echo(f"ok: {s.source} (mailbox {s.mailbox.scheme}, outgoing {s.outgoing.scheme}, "
                f"{len(s.categories)} categories)")
 
 

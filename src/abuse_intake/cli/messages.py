@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..models import KINDS
-from .common import App, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import App, RowId, echo_json_rows, echo_table, limit_option, pass_app, since_option
 
 
 @click.group()
@@ -47,7 +47,7 @@ def list_messages(app: App, kind: str | None, since, after: int | None, limit: i
 
 
 @messages.command("raw")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=RowId("message"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (owner-only) instead of standard output.")
 @pass_app

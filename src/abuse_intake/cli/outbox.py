@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import EX_TEMPFAIL
-from .common import App, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import App, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
 
 if TYPE_CHECKING:
     from ..notify.outbox import DeliveryResult
@@ -37,9 +37,9 @@ def send(app: App, limit: int | None, as_json: bool) -> None:
     if as_json:
         echo_json(result.as_dict())
     else:
-        click.echo(summary_line(result))
+        echo(summary_line(result))
         for error in result.errors:
-            click.echo(f"abuse-intake: send: {error}", err=True)
+            echo(f"abuse-intake: send: {error}", err=True)
     if result.unreachable and result.remaining:
         sys.exit(EX_TEMPFAIL)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..store import messages as msg_store
-from .common import App, echo_json, echo_table, pass_app
+from .common import App, RowId, echo, echo_json, echo_table, pass_app
 
 
 @click.group()
@@ -40,7 +40,7 @@ def list_quarantine(app: App, as_json: bool) -> None:
 
 
 @quarantine.command("replay")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=RowId("message"))
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_app
 def replay(app: App, message_id: int, as_json: bool) -> None:
@@ -58,7 +58,7 @@ def replay(app: App, message_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(out)
     else:
-        click.echo(f"message {message_id} is now {outcome.kind} (id {outcome.message_row})"
+        echo(f"message {message_id} is now {outcome.kind} (id {outcome.message_row})"
                    + (f": {', '.join(outcome.case_refs)}" if outcome.case_refs else ""))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -12,7 +11,7 @@ from ..errors import EX_TEMPFAIL
 from ..policy import enforcement
 from ..store import triage as store
 from ..store.db import iso, utcnow
-from .common import App, echo_json, echo_table, in_cli_words, parse_since, pass_app
+from .common import App, RowId, echo, echo_json, echo_table, in_cli_words, parse_since, pass_app, to_json_line
 
 
 @click.group()
@@ -47,7 +46,7 @@ def list_(app: App, account_id: str | None, as_json: bool) -> None:
 
 
 @sanctions.command("revoke")
-@click.argument("sanction_id", metavar="ID", type=int)
+@click.argument("sanction_id", metavar="ID", type=RowId("sanction"))
 @click.option("--by", required=True, metavar="NAME", help="Who revokes it.")
 @click.option("--note", required=True, metavar="TEXT", help="Why (e.g. the appeal's outcome).")
 @pass_app
@@ -60,7 +59,7 @@ def revoke(app: App, sanction_id: int, by: str, note: str) -> None:
     """
     with in_cli_words():
         row = triage.revoke(app.db, app.settings, sanction_id, by=by, note=note)
-    click.echo(f"sanction {row['id']} ({row['action']} of {row['account_id']}, case {row['case_ref']}) revoked")
+    echo(f"sanction {row['id']} ({row['action']} of {row['account_id']}, case {row['case_ref']}) revoked")
     _enforce(app)
 
 
@@ -79,7 +78,7 @@ def export(app: App, since: str | None) -> None:
     """
     cutoff = iso(parse_since(since)) if since else None
     for row in store.list_sanctions(app.db, since=cutoff):
-        click.echo(json.dumps(enforcement.statement(row, app.settings), ensure_ascii=False))
+        click.echo(to_json_line(enforcement.statement(row, app.settings)))
 
 
 @sanctions.command("enforce")
@@ -94,7 +93,7 @@ def enforce(app: App) -> None:
     if not app.settings.enforcement_command:
         raise click.UsageError("no [enforcement] command is configured")
     report = _enforce(app)
-    click.echo(f"enforcement: {len(report.done)} done, {len(report.failed)} failed")
+    echo(f"enforcement: {len(report.done)} done, {len(report.failed)} failed")
     if report.failed:
         sys.exit(EX_TEMPFAIL)  # cron sees: try again later
 
@@ -102,7 +101,7 @@ def enforce(app: App) -> None:
 def _enforce(app: App) -> enforcement.EnforcementReport:
     report = enforcement.run_pending(app.db, app.settings)
     for sanction_id, error in report.failed:
-        click.echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
+        echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
                    "it is retried on the next run", err=True)
     return report
 

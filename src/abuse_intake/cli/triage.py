@@ -11,7 +11,7 @@ from ..config import SEVERITIES
 from ..policy import enforcement
 from ..store.db import iso
 from .cases import cases
-from .common import App, echo_json, in_cli_words, pass_app
+from .common import App, echo, echo_json, in_cli_words, pass_app
 
 
 def _login() -> str:
@@ -62,16 +62,16 @@ def decide(app: App, ref, violation, no_violation, severity, by, note, as_json) 
     else:
         told = f"outcome queued to {len(result.outcome or [])} reporter(s)"
         if s is None:
-            click.echo(f"{result.case_ref}: no violation; case closed, {told}")
+            echo(f"{result.case_ref}: no violation; case closed, {told}")
         else:
             measure = s.action + (f" {', '.join(s.functions)} until {s.until:%Y-%m-%d %H:%M} UTC" if s.until else "")
-            click.echo(f"{result.case_ref}: {result.category} ({result.severity}), violation #{s.violation_number} "
+            echo(f"{result.case_ref}: {result.category} ({result.severity}), violation #{s.violation_number} "
                        f"of {result.account_id} -> {measure}  [rule: {s.rule}, sanction {result.sanction_id}]")
             if result.referral:
-                click.echo(f"{result.case_ref}: flagged for referral to law enforcement; keep its evidence")
-            click.echo(f"{result.case_ref}: case closed, {told}")
+                echo(f"{result.case_ref}: flagged for referral to law enforcement; keep its evidence")
+            echo(f"{result.case_ref}: case closed, {told}")
     for sanction_id, error in enforced.failed:
-        click.echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
+        echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
                    "it is retried on the next run", err=True)
 
 
@@ -89,7 +89,7 @@ def note(app: App, ref, by, text) -> None:
     """
     with in_cli_words():
         done = triage.add_note(app.db, ref, by=by, text=text)
-    click.echo(f"{done}: note added")
+    echo(f"{done}: note added")
 
 
 @click.command("assign")
@@ -107,7 +107,7 @@ def assign(app: App, ref, to, by) -> None:
     """
     with in_cli_words():
         done = triage.assign(app.db, ref, to=to, by=by)
-    click.echo(f"{done}: assigned to {' '.join(to.split())}")
+    echo(f"{done}: assigned to {' '.join(to.split())}")
 
 
 @click.command("link")
@@ -129,9 +129,9 @@ def link(app: App, ref, account_id, by) -> None:
     with in_cli_words():
         result = triage.link_account(app.db, app.settings, ref, account_id=account_id, by=by)
     if result.merged_into:
-        click.echo(f"{result.case_ref}: merged into {result.merged_into}, the open case of {result.account_id}")
+        echo(f"{result.case_ref}: merged into {result.merged_into}, the open case of {result.account_id}")
     else:
-        click.echo(f"{result.case_ref}: now about account {result.account_id}")
+        echo(f"{result.case_ref}: now about account {result.account_id}")
 
 
 for _command in (note, assign, link):

@@ -62,15 +62,28 @@ def extract(
     own_tokens = [tokenize(subject), tokenize(text)]
     category, severity, words = classify_tokens(rules.categories, [*own_tokens, tokenize(forwarded_text)])
     # Bare handles ("cindy.manja21 open bo") only in an email that is a report by its words.
+    limit = settings.limits.max_accounts_per_report
+    cap = collection_cap(limit)
     account_ids = find_accounts(
         rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
         reporter_address, reporter_name or "",
-        bare=settings.accounts.bare_handles and category is not None,
+        bare=settings.accounts.bare_handles and category is not None, cap=cap,
     )
+    excess: list[str] = []
+    if len(account_ids) > limit:  # a list of handles, not a report about one: staff decide
+        excess, account_ids = account_ids, []
     return Extraction(
         account_ids=account_ids,
         category=category,
         severity=severity,
         matched_words=words,
         language=detect_language_tokens(own_tokens),
+        excess_accounts=excess,
+        excess_truncated=len(excess) >= cap,
     )
+
+
+def collection_cap(limit: int) -> int:
+    """How many distinct handles extraction collects at most: well above the limit, so
+    staff see the list, yet a 20 MB message of handles costs bounded time and memory."""
+    return max(100, 10 * limit)

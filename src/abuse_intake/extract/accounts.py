@@ -305,8 +305,15 @@ def _clean(rules: AccountRules, raw: str) -> str | None:
     return low
 
 
+# Mentions scanned per handle collected: repeats of one handle still leave room for the rest.
+MENTIONS_PER_ACCOUNT = 5
+
+
 def _scan_text(rules: AccountRules, text: str, low: str | None = None,
-               starts: list[int] | None = None) -> list[tuple[int, str]]:
+               starts: list[int] | None = None, most: int | None = None) -> list[tuple[int, str]]:
+    """(position, handle) of every mention in `text`, in order; with `most`, the first
+    `most` only (each scanner runs in position order, so stopping each at `most`
+    keeps exactly the first `most` overall)."""
     if low is None:
         low = fold(text)
     if starts is None:
@@ -323,6 +330,9 @@ def _scan_text(rules: AccountRules, text: str, low: str | None = None,
         h = _clean(rules, raw)
         if h:
             found.append((m.start("h"), h))
+            if most is not None and len(found) >= most:
+                break
+    n = len(found)
     for m in rules.at.finditer(text):
         raw = m.group("h")
         if _is_domain(raw.rstrip(_STRIP)) or _other_site_before(text, m.start()):
@@ -330,9 +340,11 @@ def _scan_text(rules: AccountRules, text: str, low: str | None = None,
         h = _clean(rules, raw)
         if h:
             found.append((m.start("h"), h))
-    found.extend(_scan_urls(rules, text, low))
+            if most is not None and len(found) - n >= most:
+                break
+    found.extend(_scan_urls(rules, text, low, most))
     found.sort(key=lambda p: p[0])
-    return found
+    return found if most is None else found[:most]
 
 
 def _url_matches(rx: re.Pattern, anchor: UrlAnchor | None, text: str, low: str | None):
@@ -355,12 +367,14 @@ def _url_matches(rx: re.Pattern, anchor: UrlAnchor | None, text: str, low: str |
     return found
 
 
-def _scan_urls(rules: AccountRules, text: str, low: str | None = None) -> list[tuple[int, str]]:
+def _scan_urls(rules: AccountRules, text: str, low: str | None = None,
+               most: int | None = None) -> list[tuple[int, str]]:
     if low is None:
         low = fold(text)
     found = []
     anchors = rules.url_anchors or (None,) * len(rules.urls)
     for rx, anchor in zip(rules.urls, anchors):
+        n = len(found)
         for m in _url_matches(rx, anchor, text, low):
             end = m.end("handle")
             if end < len(text) and (text[end].isalnum() or text[end] == "_"):
@@ -368,6 +382,8 @@ def _scan_urls(rules: AccountRules, text: str, low: str | None = None) -> list[t
             h = _clean(rules, m.group("handle"))
             if h:
                 found.append((m.start("handle"), h))
+                if most is not None and len(found) - n >= most:
+                    break  # each pattern's matches come in order: the first `most` are kept
     return found
 
 
@@ -497,26 +513,33 @@ def find_accounts(
     reporter_address: str | None,
     reporter_name: str,
     bare: bool = False,
+    cap: int | None = None,
 ) -> list[str]:
     """Lower-cased handles in order of first mention (text, links, forwarded
     text, subject), without duplicates, the reporter's own ones removed.
-    bare: also take bare handles (the caller knows the email is a report)."""
+    bare: also take bare handles (the caller knows the email is a report).
+
+    With `cap`, at most that many are returned, and the scanners stop after a
+    bounded number of mentions (a message can list 150,000 handles)."""
+    most = None if cap is None else cap * MENTIONS_PER_ACCOUNT
     low = fold(text) if text else None
     starts = _label_starts(rules, text, low) if text else None
-    found = _scan_text(rules, text, low, starts) if text else []
+    found = _scan_text(rules, text, low, starts, most) if text else []
     if bare and text:
         found = sorted(found + _scan_bare(rules, text, _own_text_end(text, rules.own_addresses)),
-                       key=lambda p: p[0])
+                       key=lambda p: p[0])[:most]
     mentions: list[str] = [h for _, h in found]
     for link in html_links:
-        mentions.extend(h for _, h in _scan_urls(rules, link))
-    if forwarded_text:
-        fwd = _scan_text(rules, forwarded_text)
+        if most is not None and len(mentions) >= most:
+            break
+        mentions.extend(h for _, h in _scan_urls(rules, link, most=most))
+    if forwarded_text and (most is None or len(mentions) < most):
+        fwd = _scan_text(rules, forwarded_text, most=most)
         if bare:
-            fwd = sorted(fwd + _scan_bare(rules, forwarded_text), key=lambda p: p[0])
+            fwd = sorted(fwd + _scan_bare(rules, forwarded_text), key=lambda p: p[0])[:most]
         mentions.extend(h for _, h in fwd)
-    if subject:
-        mentions.extend(h for _, h in _scan_text(rules, subject))
+    if subject and (most is None or len(mentions) < most):
+        mentions.extend(h for _, h in _scan_text(rules, subject, most=most))
         if bare:
             mentions.extend(h for _, h in _scan_bare(rules, subject))
     if not mentions:
@@ -537,4 +560,6 @@ def find_accounts(
         if h in excluded or _squash(h) in signatures or _own_name(h, names):
             continue
         out.setdefault(h, None)
+        if cap is not None and len(out) >= cap:
+            break
     return list(out)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Protocol
 
+from ..cases import limits
 from ..cases.dedupe import fingerprint, same_accounts, similar
 from ..cases.linking import give_account
 from ..config import Settings
@@ -29,7 +31,7 @@ from ..store import blobs
 from ..store import cases as case_store
 from ..store import messages as msg_store
 from ..store.blobs import sha256
-from ..store.db import iso, parse_iso, savepoint, store_errors, transaction, utcnow
+from ..store.db import is_corrupt, iso, parse_iso, savepoint, store_errors, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ class Processor:
                            message_row=seen["id"], duplicate_of=seen["id"], stored=False)
         with store_errors(db.conn):
             blobs.put_raw(db, raw.data, digest)  # quarantined messages keep their bytes too
-        reason = prep.error
+        reason = prep.error or limits.oversize_reason(raw, self.settings)
         if reason is None:
             try:
                 with savepoint(db.conn):
@@ -126,6 +128,10 @@ class Processor:
             except StoreError:
                 # The store itself failed (disk, lock): not this message's fault; stop the batch.
                 raise
+            except sqlite3.DatabaseError as exc:
+                if is_corrupt(exc):  # a damaged file is not this message's fault either
+                    raise StoreError(f"the database cannot be used: {exc}") from None
+                reason = f"{type(exc).__name__}: {exc}"[:2000]
             except Exception as exc:  # noqa: BLE001 - any other failure quarantines just this message
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
         with savepoint(db.conn):
@@ -206,7 +212,7 @@ class Processor:
         """No account ID and no abuse words: a question, not a report (answered as such)."""
         self._as_report(m)
         db, parsed, ext = self.db, m.parsed, m.ext
-        if m.is_arf or ext.account_ids or ext.category is not None:
+        if m.is_arf or ext.account_ids or ext.category is not None or limits.too_many(ext):
             return None
         m.row.update(kind="non_report", reason="no account ID and no abuse words")
         message_row = msg_store.insert_message(db, m.row)
@@ -249,6 +255,8 @@ class Processor:
             matched_words=ext.matched_words, fingerprint=fp, source="arf" if m.is_arf else "email")
         cases, opened = self._link_cases(report_id, ext.account_ids, reporter, row["language"],
                                          parsed.message_id, category, severity, received_at)
+        if limits.too_many(ext):  # no account of its own: one needs_info case, flagged with the list
+            limits.flag_cases(db, cases, ext, settings.limits.max_accounts_per_report)
         outbox_id = None
         if reporter:
             outbox_id = self.notifier.queue_report_reply(

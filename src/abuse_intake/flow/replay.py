@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..cases import limits
 from ..config import Settings
 from ..errors import InvalidActionError, NotFoundError, ReplayError, StoreError
 from ..models import RawMessage, Source
@@ -23,6 +24,7 @@ def replay(db, settings: Settings, message_row: int, *, notifier: Notifier | Non
         raise NotFoundError(f"no message {message_row}")
     if row["kind"] != "quarantined":
         raise InvalidActionError(f"message {message_row} is not quarantined (it is {row['kind']})")
+    limits.check_replayable(row)  # a message over the size limit was stored as headers only
     data = blobs.get_raw(db, row["raw_sha256"])
     if data is None:
         raise StoreError(f"the raw bytes of message {message_row} are missing from the store")

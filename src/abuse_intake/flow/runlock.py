@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import LockedError, StoreError
+from ..store import safety
 
 
 @contextmanager
 def run_lock(path: Path) -> Iterator[None]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        # Never through a planted symlink (we truncate the file below) and never a
+        # lock another user owns or can write: see store/safety.py.
+        fd = safety.open_private(path, os.O_CREAT | os.O_RDWR, "lock file")
+    except StoreError:
+        raise
     except OSError as exc:
         raise StoreError(f"cannot create lock file {path}: {exc.strerror}") from None
     try:

@@ -13,7 +13,7 @@ def open_source(settings: Settings) -> MailSource:
         from .maildir import MaildirSource
         return MaildirSource(mb)
     from .imap import ImapSource
-    return ImapSource(mb, mb.password())
+    return ImapSource(mb, mb.password(), max_message_bytes=settings.limits.max_message_bytes)
 
 
 __all__ = ["Cursor", "MailSource", "open_source"]

@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from typing import Iterator
 from urllib.parse import quote
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..config import MailboxSettings
-from ..errors import ConfigError, MailboxError
+from ..errors import ConfigError, MailboxError, MailboxLoginError
 from ..models import RawMessage, Source
 from ..models import Cursor
 
@@ -32,6 +32,7 @@ SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 # Dovecot answers "BAD Too long argument" at 20,000 UIDs; stay far below.
 MAX_UIDS_PER_COMMAND = 1000
+HEADER_BYTES = 65_536  # what is fetched of a message over the size limit: its headers, at most this
 
 # Everything the network, TLS or the server can throw at us.
 _TRANSPORT_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, TimeoutError, socket.timeout,
@@ -47,16 +48,19 @@ def source_name(settings: MailboxSettings) -> str:
 class ImapSource:
     """One IMAP folder as a MailSource. Use as a context manager."""
 
-    def __init__(self, settings: MailboxSettings, password: str, *, readonly: bool = False):
+    def __init__(self, settings: MailboxSettings, password: str, *, readonly: bool = False,
+                 max_message_bytes: int = 25 * 1024 * 1024):
         if settings.scheme not in ("imap", "imaps", "imap+starttls"):
             raise ConfigError("mailbox.url", f"not an IMAP URL: {settings.url!r}")
         if settings.done_action == "move" and _same_folder(settings.done_folder, settings.folder):
             raise ConfigError("mailbox.done_folder", "must differ from the folder that is read")
         self.settings = settings
         self.readonly = readonly  # EXAMINE: a reader that never marks (the backlog fetcher)
+        self.max_message_bytes = max_message_bytes  # [limits]: larger messages are fetched as headers only
         self.name = source_name(settings)
         self._password = password
         self._client: IMAPClient | None = None
+        self._watchdog: _Watchdog | None = None
         self._uidvalidity: int | None = None
         self._use_move = False  # set from CAPABILITY at connect
         # One command at a time: the flow may mark done from a background
@@ -82,10 +86,11 @@ class ImapSource:
 
     def _connect(self) -> None:
         s = self.settings
+        self._watchdog = _Watchdog(s.deadline)
         with self._errors("connect"):
             context = ssl.create_default_context() if s.scheme != "imap" else None
-            client = IMAPClient(s.host, port=s.port, use_uid=True, ssl=s.scheme == "imaps",
-                                ssl_context=context, timeout=s.timeout)
+            client = _WatchedClient(self._watchdog, s.host, port=s.port, use_uid=True, ssl=s.scheme == "imaps",
+                                    ssl_context=context, timeout=s.timeout)
             self._client = client
             client.normalise_times = False  # keep INTERNALDATE's offset; we convert to UTC
             # imapclient sets imaplib's debug level to 5 for its logger, so imaplib
@@ -99,8 +104,11 @@ class ImapSource:
         try:
             self._client.login(s.user, self._password)
         except LoginError as exc:
-            # from None: the exception chain never carries the LOGIN command into logs
-            raise MailboxError(f"{self._where()}: login as {s.user!r} refused: {self._reason(exc)}") from None
+            # from None: the exception chain never carries the LOGIN command into logs.
+            # A refused login is configuration (78); only [UNAVAILABLE] (RFC 5530) is temporary.
+            reason = self._reason(exc)
+            error = MailboxError if "[UNAVAILABLE]" in reason.upper() else MailboxLoginError
+            raise error(f"{self._where()}: login as {s.user!r} refused: {reason}") from None
         except _TRANSPORT_ERRORS as exc:
             raise MailboxError(f"{self._where()}: login failed: {self._reason(exc)}") from None
         with self._errors(f"open folder {s.folder!r}"):
@@ -115,19 +123,27 @@ class ImapSource:
     def close(self) -> None:
         """Log out; never raises (called on error paths too)."""
         client, self._client = self._client, None
-        if client is None:
-            return
         try:
-            client.logout()
-        except Exception:  # noqa: BLE001  (a dead connection cannot log out: just drop it)
-            with contextlib.suppress(Exception):
-                client.shutdown()
+            if client is None:
+                return
+            try:
+                client.logout()
+            except Exception:  # noqa: BLE001  (a dead connection cannot log out: just drop it)
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+        finally:
+            self._stop_watchdog()
 
     def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.shutdown()
+        self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     # ------------------------------------------------------------ MailSource
 
@@ -154,7 +170,7 @@ class ImapSource:
     def reader(self) -> "ImapSource":
         """A second, read-only (EXAMINE) source on the same folder, not yet connected:
         a reader that never marks, for fetching ahead."""
-        return ImapSource(self.settings, self._password, readonly=True)
+        return ImapSource(self.settings, self._password, readonly=True, max_message_bytes=self.max_message_bytes)
 
     def pending(self, cursor: Cursor, limit: int | None) -> list[int]:
         """UIDs above the cursor, in order, at most `limit`."""
@@ -207,20 +223,34 @@ class ImapSource:
 
     def fetch_batch(self, uids: list[int]) -> list[RawMessage]:
         """The messages of `uids` in one FETCH (an expunged UID is skipped)."""
+        limit = self.max_message_bytes
         with self._errors("fetch"):
             with self._lock:
-                resp = self._require().fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+                client = self._require()
+                # RFC822.SIZE first (one small round trip a batch): a 200 MB message is
+                # never downloaded whole only to be refused; its headers are enough to
+                # record it, and the message itself stays on the server.
+                sizes = client.fetch(uids, ["RFC822.SIZE"])
+                big = {u for u, item in sizes.items() if int(item.get(b"RFC822.SIZE") or 0) > limit}
+                normal = [u for u in uids if u not in big]
+                resp = client.fetch(normal, ["BODY.PEEK[]", "INTERNALDATE"]) if normal else {}
+                if big:
+                    resp.update(client.fetch(sorted(big), [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>", "INTERNALDATE"]))
         out = []
         for uid in uids:
             item = resp.get(uid)
             if item is None:
                 continue  # expunged by someone else since the search: nothing to read
-            data = item.get(b"BODY[]")
+            if uid in big:
+                data = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER]")), None)
+                size = int(sizes[uid][b"RFC822.SIZE"])
+            else:
+                data, size = item.get(b"BODY[]"), None
             if data is None:
                 # Skipping would move the cursor past an unread message: fail, retry later.
                 raise MailboxError(f"{self._where()}: server returned no body for UID {uid}")
             out.append(RawMessage(data=bytes(data), source=self._source(uid),
-                                  received_at=_utc(item.get(b"INTERNALDATE"))))
+                                  received_at=_utc(item.get(b"INTERNALDATE")), oversize=size))
         return out
 
     # ------------------------------------------------------------ helpers
@@ -245,7 +275,9 @@ class ImapSource:
         return f"imap {self.settings.host}:{self.settings.port}"
 
     def _reason(self, exc: BaseException) -> str:
-        if isinstance(exc, (TimeoutError, socket.timeout)):
+        if self._watchdog is not None and self._watchdog.expired:
+            text = f"cut off after {self.settings.deadline:g} s (mailbox.deadline), the server was too slow"
+        elif isinstance(exc, (TimeoutError, socket.timeout)):
             text = f"no answer within {self.settings.timeout:g} s"
         elif isinstance(exc, ConnectionRefusedError):
             text = "connection refused"
@@ -272,6 +304,86 @@ class ImapSource:
             if not _is_server_answer(exc):
                 self._drop()  # a dead or desynchronised stream: LOGOUT would only wait out another timeout
             raise MailboxError(f"{self._where()}: {action} failed: {self._reason(exc)}") from exc
+
+
+class _Watchdog:
+    """A total deadline for one connection (mailbox.deadline).
+
+    The socket timeout bounds each read, but a server that sends one byte every
+    few seconds never trips it. When the deadline passes, the watchdog shuts the
+    connection down from its own thread: the blocked read returns at once and the
+    command fails as a MailboxError. It holds a dup() of the socket, so it still
+    reaches the connection after TLS wraps (and detaches) the original object.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock.dup()
+            if self.expired:
+                self._shutdown()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.close()
+                self._sock = None
+
+
+class _WatchedIMAP4(imap4.IMAP4WithTimeout):
+    def __init__(self, watchdog: _Watchdog, host: str, port: int, timeout):
+        self._watchdog = watchdog  # before __init__: it connects and reads the greeting
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = super()._create_socket(timeout)
+        self._watchdog.attach(sock)
+        return sock
+
+
+class _WatchedIMAP4TLS(tls.IMAP4_TLS):
+    def __init__(self, watchdog: _Watchdog, host: str, port: int, ssl_context, timeout):
+        self._watchdog = watchdog
+        super().__init__(host, port, ssl_context, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = socket.create_connection((self.host, self.port), timeout=self._timeout if timeout is None else timeout)
+        self._watchdog.attach(sock)  # before the TLS handshake, which can trickle too
+        return tls.wrap_socket(sock, self.ssl_context, self.host)
+
+
+class _WatchedClient(IMAPClient):
+    """IMAPClient whose socket the watchdog can reach from the first byte on."""
+
+    def __init__(self, watchdog: _Watchdog, *args, **kwargs):
+        self._watchdog = watchdog
+        super().__init__(*args, **kwargs)
+
+    def _create_IMAP4(self):
+        connect_timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _WatchedIMAP4TLS(self._watchdog, self.host, self.port, self.ssl_context, connect_timeout)
+        return _WatchedIMAP4(self._watchdog, self.host, self.port, connect_timeout)
 
 
 def _same_folder(a: str, b: str) -> bool:

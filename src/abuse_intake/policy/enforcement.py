@@ -22,7 +22,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 
-from ..config import Settings
+from ..config import Settings, secret_env_names
 from ..store import triage as store
 from ..store.db import transaction
 
@@ -92,7 +92,7 @@ def run_pending(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> 
         return report
     for row in store.list_sanctions(db, enforcement_due=True):
         payload = json.dumps(statement(row, settings), ensure_ascii=False, sort_keys=True) + "\n"
-        error = run_command(command, payload.encode("utf-8"), timeout)
+        error = run_command(command, payload.encode("utf-8"), timeout, env=child_env(settings))
         with transaction(db):
             store.record_enforcement(db, row["id"], ok=error is None, error=error)
         if error is None:
@@ -102,12 +102,18 @@ def run_pending(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> 
     return report
 
 
-def run_command(command: list[str], stdin: bytes, timeout: float) -> str | None:
+def child_env(settings: Settings) -> dict[str, str]:
+    """Our environment minus the IMAP/SMTP password variables: the platform's hook needs neither."""
+    drop = secret_env_names(settings)
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def run_command(command: list[str], stdin: bytes, timeout: float, env: dict[str, str] | None = None) -> str | None:
     """Run once; None on exit 0, else a one-line reason."""
     try:
         # A new session, so a timeout can kill whatever the command started too.
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+                                stderr=subprocess.PIPE, start_new_session=True, env=env)
     except OSError as exc:
         return f"cannot run {command[0]}: {exc.strerror or exc}"
     try:

@@ -9,7 +9,7 @@ from .db import iso
 from .rows import all_rows, one_row, placeholders
 
 CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "reporters", "reports",
-                "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral")
+                "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral", "flag")
 
 
 def open_case_for(db, account_id: str) -> dict | None:
@@ -116,6 +116,11 @@ def cases_by_outgoing_message_ids(db, message_ids: list[str]) -> list[dict]:
         f"WHERE o.message_id IN ({marks}) ORDER BY c.id",
         message_ids,
     )
+
+
+def set_flag(db, case_id: int, flag: str, detail: dict) -> None:
+    db.execute("UPDATE cases SET flag = ?, flag_detail = ? WHERE id = ?",
+               (flag, json.dumps(detail, ensure_ascii=False), case_id))
 
 
 def attach_account(db, case_id: int, account_id: str, at: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from ..errors import StoreBusyError, StoreError
+from . import safety
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -57,19 +58,32 @@ def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.Database:
+def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
+            check_same_thread: bool = True) -> sqlite_utils.Database:
     path = Path(path)
+    fd = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            # Created owner-only: reports hold personal data.
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
+        safety.warn_if_shared(path.parent)
+        # Created owner-only (reports hold personal data), never through a planted
+        # symlink, never a file another user owns or can write.
+        fd = safety.open_private(path, os.O_RDWR | os.O_CREAT, "database")
+        for side in ("-wal", "-shm", "-journal"):
+            safety.check_if_present(path.with_name(path.name + side), "database file")
+        conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=check_same_thread)
+        if not safety.same_file(fd, path):  # swapped between our check and SQLite's open
+            conn.close()
+            raise safety.UnsafeStoreError(f"database {path} was replaced while it was being opened: refusing it")
+    except StoreError:
+        raise
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror or exc}") from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     import sqlite_utils  # here, not at the top: read-only commands never pay for its import
 
     db = sqlite_utils.Database(conn)
@@ -84,6 +98,9 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite_utils.
     except sqlite3.OperationalError as exc:
         conn.close()
         raise store_error(exc, path) from None
+    except sqlite3.DatabaseError as exc:  # not a database, or a malformed one
+        conn.close()
+        raise StoreError(f"database {path} cannot be used: {exc}") from None
     return db
 
 
@@ -103,16 +120,31 @@ def open_reader(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Reader | 
     """Open the store to read it. A store that does not exist yet, or whose schema
     is behind this program, goes through open_db (created, migrated) as always."""
     path = Path(path)
-    if not path.is_file():
-        return open_db(path, busy_timeout_ms)
+    if not path.is_file() or path.is_symlink():
+        return open_db(path, busy_timeout_ms)  # which refuses a symlink
+    fd = None
     try:
+        safety.warn_if_shared(path.parent)
+        fd = safety.open_private(path, os.O_RDONLY, "database")  # the same checks as open_db
+        for side in ("-wal", "-shm", "-journal"):
+            safety.check_if_present(path.with_name(path.name + side), "database file")
         conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
+        if not safety.same_file(fd, path):
+            conn.close()
+            raise safety.UnsafeStoreError(f"database {path} was replaced while it was being opened: refusing it")
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path}: {exc.strerror or exc}") from None
     except sqlite3.OperationalError as exc:
         raise store_error(exc, path) from None
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     if version != len(MIGRATIONS):
         conn.close()
         return open_db(path, busy_timeout_ms)
@@ -169,6 +201,11 @@ def store_error(exc: sqlite3.OperationalError, path: Path | str = "", conn: sqli
     if "locked" in text or "busy" in text:
         return StoreBusyError(f"{where} is locked by another writer: {text}")
     return StoreError(f"{where}: {text}")
+
+
+def is_corrupt(exc: sqlite3.Error) -> bool:
+    """A damaged or foreign file (SQLITE_CORRUPT, SQLITE_NOTADB): no message's fault."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 @contextmanager

@@ -234,4 +234,10 @@ MIGRATIONS: list[str] = [
     DROP INDEX messages_kind;
     CREATE INDEX cases_queue_all ON cases(severity_rank DESC, reporters DESC, opened_at);
     """,
+    # a case flagged for staff: "too_many_accounts" (a report naming more accounts than
+    # [limits] max_accounts_per_report opens one flagged case instead of one per account)
+    """
+    ALTER TABLE cases ADD COLUMN flag TEXT;         -- NULL: nothing unusual
+    ALTER TABLE cases ADD COLUMN flag_detail TEXT;  -- JSON: what staff need to see (the accounts named)
+    """,
 ]

@@ -27,7 +27,7 @@ def _page(sql: str, params: list, limit: int | None) -> tuple[str, list]:
 
 QUEUE_ORDER = "ORDER BY severity_rank DESC, reporters DESC, opened_at, id"
 QUEUE_COLUMNS = ("ref", "status", "account_id", "category", "severity", "reporters", "reports", "opened_at",
-                 "updated_at", "assignee")
+                 "updated_at", "assignee", "flag")
 
 
 def queue_position(db, ref: str) -> tuple[int, int, str, int] | None:
