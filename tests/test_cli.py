@@ -72,6 +72,19 @@ def test_cases_list_and_show_json(setup):
     assert missing.returncode == 65 and "no message 999" in missing.stderr
 
 
+def test_cases_evidence_writes_the_reports_emails(setup, tmp_path):
+    cli_json(setup, "poll")
+    ref = run_json(setup, "cases", "list")[0]["ref"]
+    files = run_json(setup, "cases", "evidence", ref, "--dir", str(tmp_path / "ev"))
+    assert [f["kind"] for f in files] == ["email", "email"]
+    assert set(files[0]) == {"path", "kind", "report", "message_row", "size", "sha256", "filename", "content_type"}
+    import hashlib
+    from pathlib import Path
+    for f in files:
+        data = Path(f["path"]).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (f["size"], f["sha256"])
+
+
 def test_messages_list_kinds(setup):
     cli_json(setup, "poll")
     rows = run_json(setup, "messages", "list")

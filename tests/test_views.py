@@ -283,3 +283,22 @@ def test_a_read_command_loads_neither_the_pipeline_nor_sqlite_utils(seeded_store
                               capture_output=True, text=True, cwd=REPO, timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr.strip().splitlines()[-1] == "[]", (args, proc.stderr)
+
+
+def test_to_json_writes_what_json_dumps_writes():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from abuse_intake.cli.common import to_json
+
+    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text()
+    value = st.recursive(leaf, lambda inner: st.lists(inner) | st.tuples(inner, inner)
+                         | st.dictionaries(st.text() | st.integers(), inner), max_leaves=30)
+
+    @settings(max_examples=500, deadline=None)
+    @given(value)
+    def check(v):
+        assert to_json(v) == json.dumps(v, ensure_ascii=False, indent=2, default=str)
+
+    check()
+    assert to_json({"when": __import__("datetime").date(2026, 1, 2)}) == '{\n  "when": "2026-01-02"\n}'

@@ -374,7 +374,7 @@ def normalize_account_id(value: str) -> str:
     """An account ID as stored: without a leading @, lower-case."""
     account = (value or "").strip().lstrip("@").lower()
     if not account:
-        raise InvalidActionError("the account ID is empty")
+        raise InvalidActionError("the account ID is empty", "account_id")
     return account
 
 
@@ -390,7 +390,8 @@ def list_cases(db, *, status: str = "open", category: str | None = None, severit
     next page starts behind where that case stands now); `limit` caps the rows.
     """
     if status != "all" and status not in CASE_STATUSES:
-        raise InvalidActionError(f"unknown case status {status!r} (known: {', '.join(CASE_STATUSES)}, all)")
+        raise InvalidActionError(f"unknown case status {status!r} (known: {', '.join(CASE_STATUSES)}, all)",
+                                 "status")
     position = None
     if after is not None:
         position = store.queue_position(db, after)
@@ -427,7 +428,8 @@ def list_outbox(db, *, status: str = "all", since: datetime | None = None, after
     or after that time; `after` is the id of the last email already seen.
     """
     if status != "all" and status not in OUTBOX_STATUSES:
-        raise InvalidActionError(f"unknown outbox status {status!r} (known: {', '.join(OUTBOX_STATUSES)}, all)")
+        raise InvalidActionError(f"unknown outbox status {status!r} (known: {', '.join(OUTBOX_STATUSES)}, all)",
+                                 "status")
     rows = store.outbox(db, status=status, since=_since(since), after=after, limit=_limit(limit))
     return (OutboxRow(r["id"], r["kind"], r["recipient"], r["subject"], r["language"], tuple(r["case_refs"]),
                       r["status"], r["attempts"], r["message_id"], r["created_at"], r["sent_at"],
@@ -440,7 +442,7 @@ def _since(value: datetime | None) -> str | None:
 
 def _limit(value: int | None) -> int | None:
     if value is not None and value < 0:
-        raise InvalidActionError(f"a limit is a number of rows, 0 or more (got {value})")
+        raise InvalidActionError(f"a limit is a number of rows, 0 or more (got {value})", "limit")
     return value
 
 

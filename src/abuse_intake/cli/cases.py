@@ -132,7 +132,7 @@ def case_evidence(app: App, ref: str, folder: Path, as_json: bool) -> None:
     """
     from ..cases import evidence
 
-    files = evidence.export_case(app.db, ref, folder)
+    files = evidence.export_case(app.reader, ref, folder)
     out = [{"path": str(f.path), "kind": f.kind, "report": f.report, "message_row": f.message_row,
             "size": f.size, "sha256": f.sha256, "filename": f.filename, "content_type": f.content_type}
            for f in files]
