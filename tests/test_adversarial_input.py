@@ -73,7 +73,9 @@ def test_non_finite_or_huge_numbers_are_one_line_config_errors(tmp_path, key, va
 def test_a_row_id_beyond_sqlite_integers_is_not_found_in_one_line(tmp_path):
     conf = _polled(tmp_path, [email()])
     for args in (("messages", "raw", "99999999999999999999"), ("quarantine", "replay", "99999999999999999999"),
-                 ("sanctions", "revoke", "99999999999999999999", "--by", "rina", "--note", "x")):
+                 ("sanctions", "revoke", "99999999999999999999", "--by", "rina", "--note", "x"),
+                 ("messages", "list", "--after", "99999999999999999999"),
+                 ("outbox", "list", "--after", "99999999999999999999")):
         proc = cli(conf, *args)
         assert proc.returncode == 65, (args, proc.stderr)
         assert "99999999999999999999" in _one_line_error(proc)

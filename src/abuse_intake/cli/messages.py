@@ -24,7 +24,7 @@ def messages() -> None:
 @messages.command("list")
 @click.option("--kind", type=click.Choice(KINDS), help="Only messages of this kind.")
 @since_option("messages received")
-@click.option("--after", type=int, metavar="ID", help="Only the messages behind message ID in this order (the next page).")
+@click.option("--after", type=RowId("message"), metavar="ID", help="Only the messages behind message ID in this order (the next page).")
 @limit_option("messages")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list (written as it is read).")
 @pass_app

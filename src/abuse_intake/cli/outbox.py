@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import EX_TEMPFAIL
-from .common import App, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import App, RowId, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
 
 if TYPE_CHECKING:
     from ..notify.outbox import DeliveryResult
@@ -66,7 +66,7 @@ def outbox_group() -> None:
 @click.option("--status", type=click.Choice(STATUS_CHOICES), default="all", show_default=True,
               help="Only emails in this state.")
 @since_option("emails queued")
-@click.option("--after", type=int, metavar="ID", help="Only the emails queued after email ID (the next page).")
+@click.option("--after", type=RowId("email"), metavar="ID", help="Only the emails queued after email ID (the next page).")
 @limit_option("emails, oldest first")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list with every column.")
 @pass_app
