@@ -80,10 +80,10 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
     @app.before_request
     def _authenticate():
         g.session = sessions.lookup(db(), request.cookies.get(COOKIE))
-        if request.endpoint in ("login", "static"):
+        if request.endpoint in ("login", "static", "favicon"):
             return None
         if g.session is None:
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 return redirect(url_for("login", next=request.full_path.rstrip("?")))
             abort(403)
         if request.method == "POST" and not sessions.check_csrf(g.session, request.form.get("csrf_token")):
@@ -104,6 +104,10 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
     def require(action: str):
         if not g.session.user.can(action):
             abort(403)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status=404)
 
     # -- login / logout ---------------------------------------------------
 
@@ -131,7 +135,11 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
         return resp
 
     def _login_page(nxt: str, error: str | None, status: int):
-        token = secrets.token_urlsafe(24)
+        # Keep the browser's token if it has one: a second login page rendered meanwhile (another
+        # tab, a redirected /favicon.ico) must not invalidate the form already on screen.
+        token = request.cookies.get(LOGIN_COOKIE) or ""
+        if not (32 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+            token = secrets.token_urlsafe(24)
         resp = Response(render_template("login.html", next=nxt, error=error, login_token=token), status=status)
         resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=3600,
                         path=request.script_root or "/")
