@@ -172,14 +172,14 @@ def test_secret_key_file_created_owner_only_and_reused(tmp_path: Path):
 
 
 def test_web_config_keys(tmp_path: Path):
-    cfg = write_config(tmp_path, extra='[web]\nlisten = "0.0.0.0:9000"\nbase_url = "https://abuse.example.org/console/"\n'
-                                      'trusted_proxies = 1\n')
+    cfg = write_config(tmp_path, replace={'listen = "127.0.0.1:8080"': 'listen = "0.0.0.0:9000"',
+                                          'base_url = ""': 'base_url = "https://abuse.example.org/console/"'})
     s = config.load(cfg)
     assert s.web.listen == "0.0.0.0:9000" and s.web.base_url == "https://abuse.example.org/console"
     assert s.web.secret_key_file == s.database_path.with_name(s.database_path.name + ".web-secret")
-    bad = write_config(tmp_path, extra='[web]\nlisten = "nope"\n')
+    bad = write_config(tmp_path, replace={'listen = "127.0.0.1:8080"': 'listen = "nope"'})
     proc = cli(bad, "config", "check")
     assert proc.returncode == 78 and "web.listen" in proc.stderr
-    tz = write_config(tmp_path, replace={'case_prefix = "OB"': 'case_prefix = "OB"\ntimezone = "Mars/Olympus"'})
+    tz = write_config(tmp_path, replace={'timezone = "UTC"': 'timezone = "Mars/Olympus"'})
     proc = cli(tz, "config", "check")
     assert proc.returncode == 78 and "platform.timezone" in proc.stderr

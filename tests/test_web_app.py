@@ -385,3 +385,36 @@ def test_stats_dashboard(store):
     assert status == 200 and text.count("<svg") == 3
     assert re.search(r'id="open-table".*?<td>critical</td>(<td>\d+</td>)+', text, re.S)
     assert "quarantined messages" in text and "90th percentile" in text
+
+
+def test_served_under_a_path_prefix_behind_a_proxy(store):
+    """base_url with a path: every link, form and cookie carries the prefix; with trusted_proxies
+    the client address and scheme come from the proxy's headers (https: the cookie is Secure)."""
+    import dataclasses
+    settings = store[1]
+    web = dataclasses.replace(settings.web, base_url="https://abuse.example.org/console", trusted_proxies=1)
+    server = Server(dataclasses.replace(settings, web=web))
+    try:
+        c = Client(server.url.removesuffix("/console"))
+        status, headers, _ = c.get("/console/")
+        assert status == 302 and headers["Location"].startswith("/console/login")
+        _, headers, body = c.get("/console/login")
+        login_cookie = headers["Set-Cookie"]
+        assert "Secure" in login_cookie and "Path=/console" in login_cookie
+        assert b'action="/console/login"' in body and b'href="/console/static/console.css"' in body
+        token = re.search(rb'name="login_token" value="([^"]+)"', body).group(1).decode()
+        status, headers, _ = c.request("POST", "/console/login", {
+            "username": "view1", "password": PASSWORDS["view1"], "login_token": token, "next": "/console/"},
+            # The login cookie is Secure (https base_url), so this plain-http client sends it by hand.
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
+                     "Cookie": login_cookie.split(";")[0]})
+        assert status == 302 and headers["Location"] == "/console/"
+        assert "Path=/console" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
+    finally:
+        server.close()
+    db = open_db(settings.database_path)
+    try:
+        assert db.execute("SELECT address FROM login_attempts ORDER BY id DESC LIMIT 1").fetchone()[0] == \
+            "198.51.100.7"
+    finally:
+        db.conn.close()

@@ -36,7 +36,7 @@ def test_outcome_email_gives_the_restriction_end_as_a_local_day(tmp_path, tz, da
 
 
 def test_cases_list_table_shows_local_times_and_json_stays_utc(tmp_path):
-    cfg = write_config(tmp_path, replace={'case_prefix = "OB"': 'case_prefix = "OB"\ntimezone = "Asia/Jakarta"'})
+    cfg = write_config(tmp_path, replace={'timezone = "UTC"': 'timezone = "Asia/Jakarta"'})
     from abuse_intake import config
     db = open_db(config.load(cfg).database_path)
     add_case(db, account_id="dewi_manja88", at="2026-06-01T20:00:00Z")

@@ -84,10 +84,11 @@ class Server:
 
     def __init__(self, settings: config.Settings):
         import waitress.server
-        from abuse_intake.web.app import create_app
+        from abuse_intake.web.app import create_app, server_options
         self.app = create_app(settings)
-        self.server = waitress.server.create_server(self.app, host="127.0.0.1", port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        options = {**server_options(settings), "threads": 4}
+        self.server = waitress.server.create_server(self.app, host="127.0.0.1", port=0, **options)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}{options['url_prefix']}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
 

@@ -274,6 +274,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX login_attempts_user ON login_attempts(username, at);
     CREATE INDEX login_attempts_address ON login_attempts(address, at);
+    -- The case page: a case's emails, and each reporter's track record (both were full scans).
+    CREATE INDEX outbox_cases_case ON outbox_cases(case_id);
+    CREATE INDEX case_reporters_reporter ON case_reporters(reporter);
+    -- The queue's assignee list and filter (most cases have none).
+    CREATE INDEX cases_assignee ON cases(assignee, status) WHERE assignee IS NOT NULL;
+    -- The queue filtered by category (and severity): rows come in queue order, and the
+    -- status, age and count are read from the index alone.
+    CREATE INDEX cases_category_queue ON cases(category, severity_rank DESC, reporters DESC, opened_at, id, status);
+    CREATE INDEX cases_status_category ON cases(status, category, severity_rank DESC, reporters DESC, opened_at, id);
     CREATE VIRTUAL TABLE reports_fts USING fts5(subject, body, accounts, content='',
         tokenize='unicode61 remove_diacritics 2');
     INSERT INTO reports_fts (rowid, subject, body, accounts)

@@ -304,13 +304,18 @@ def _disposition(filename: str | None, fallback: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
+def server_options(settings: Settings) -> dict:
+    """waitress's settings for this config: the base_url's path as the prefix; proxy headers kept
+    only when [web] trusted_proxies says a proxy is in front (ProxyFix then reads them)."""
+    path = urlsplit(settings.web.base_url).path.rstrip("/") if settings.web.base_url else ""
+    return {"url_prefix": path, "threads": settings.web.threads, "ident": "abuse-intake",
+            "clear_untrusted_proxy_headers": not settings.web.trusted_proxies}
+
+
 def serve(settings: Settings, listen: str | None = None) -> None:
     """Run the console with waitress until interrupted."""
     import waitress
-    listen = listen or settings.web.listen
-    path = urlsplit(settings.web.base_url).path.rstrip("/") if settings.web.base_url else ""
-    waitress.serve(create_app(settings), listen=listen, threads=settings.web.threads, url_prefix=path,
-                   ident="abuse-intake")
+    waitress.serve(create_app(settings), listen=listen or settings.web.listen, **server_options(settings))
 
 
 _ = Markup  # re-exported for templates' helpers
