@@ -378,6 +378,25 @@ def test_decide_records_the_logged_in_user_and_queues_outcome_emails(store):
     assert case_json(store, ref)["decision"] == "violation"
 
 
+def test_only_a_lead_revokes_a_sanction(store):
+    ref = ref_of(store, "cantik_vulgar")  # decided by tri1 in the test above
+    sanction = case_json(store, ref)["sanctions"][0]
+    tri = client(store, "tri1")
+    _, _, page = tri.get(f"/cases/{ref}")
+    assert b"/revoke" not in page
+    assert tri.post(f"/cases/{ref}/revoke", {"sanction_id": sanction["id"], "note": "x",
+                                             "csrf_token": tri.csrf()})[0] == 403
+    lead = client(store, "lead1")
+    token = lead.csrf(f"/cases/{ref}")
+    assert lead.post(f"/cases/{ref}/revoke", {"sanction_id": sanction["id"], "note": "",
+                                              "csrf_token": token})[0] == 409  # a note is required
+    assert lead.post(f"/cases/{ref}/revoke", {"sanction_id": sanction["id"], "note": "appeal upheld",
+                                              "csrf_token": token})[0] == 303
+    after = case_json(store, ref)
+    assert after["sanctions"][0]["revoked"] and after["sanctions"][0]["revoked_by"] == "lead1"
+    assert after["audit"][-1]["actor"] == "lead1" and after["audit"][-1]["action"] == "revoke_sanction"
+
+
 def test_stats_dashboard(store):
     c = client(store, "view1")
     status, _, body = c.get("/stats")
@@ -385,6 +404,15 @@ def test_stats_dashboard(store):
     assert status == 200 and text.count("<svg") == 3
     assert re.search(r'id="open-table".*?<td>critical</td>(<td>\d+</td>)+', text, re.S)
     assert "quarantined messages" in text and "90th percentile" in text
+    # The numbers beside the charts: every report of the last 30 days, one decision so far.
+    per_day = text[text.index("<th>Day</th>"):text.index('id="open-table"')]
+    assert sum(int(n) for n in re.findall(r"<td>(\d+)</td>", per_day)) == 6
+    assert re.search(r"<th>Decided</th><td>1</td>", text)
+    waiting = len(cli_json(store[0], "cases", "list", "--status", "open")) + \
+        len(cli_json(store[0], "cases", "list", "--status", "needs_info"))
+    table = text[text.index('id="open-table"'):text.index('id="delay-table"')]
+    totals = re.findall(r"<td>(?:critical|high|medium|low)</td>(?:<td>\d+</td>)*?<td>(\d+)</td></tr>", table)
+    assert sum(map(int, totals)) == waiting
 
 
 def test_served_under_a_path_prefix_behind_a_proxy(store):

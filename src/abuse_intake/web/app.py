@@ -213,6 +213,15 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
                                                                account_id=request.form.get("account_id", ""),
                                                                by=g.session.user.name), "linked")
 
+    @app.post("/cases/<ref>/revoke")
+    def revoke(ref: str):
+        try:
+            sanction_id = int(request.form.get("sanction_id", ""))
+        except ValueError:
+            return _case_page(ref, error="no sanction chosen", status=400)
+        return _act(ref, "revoke", lambda: triage.revoke(db(), settings, sanction_id, by=g.session.user.name,
+                                                           note=request.form.get("note", "")), "revoked")
+
     # -- evidence -------------------------------------------------------------
 
     def _attachment(attachment_id: int) -> tuple[dict, bytes]:
