@@ -12,7 +12,7 @@ import re
 
 from ..config import SEVERITY_RANK
 from .cases import CASE_COLUMNS
-from .messages import _all, _one
+from .rows import all_rows as _all, one_row as _one
 
 QUEUE_ORDER = "ORDER BY severity_rank DESC, reporters DESC, opened_at, id"
 MAX_TERMS = 8

@@ -7,7 +7,7 @@ in web/auth.py.
 
 from __future__ import annotations
 
-from .messages import _all, _one
+from .rows import all_rows as _all, one_row as _one
 
 USER_COLUMNS = "id, name, role, password_hash, disabled, created_at, password_changed_at, last_login_at"
 
