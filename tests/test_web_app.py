@@ -446,3 +446,39 @@ def test_served_under_a_path_prefix_behind_a_proxy(store):
             "198.51.100.7"
     finally:
         db.conn.close()
+
+
+def test_web_command_serves_the_console_and_creates_the_secret_key(tmp_path: Path):
+    """`abuse-intake web --listen HOST:PORT` as a real process."""
+    import os
+    import socket
+    import stat
+    import subprocess
+    import sys
+    import time
+    from helpers import write_config
+    cfg = write_config(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bad = subprocess.run([sys.executable, "-m", "abuse_intake", "--config", str(cfg), "web", "--listen", "nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "abuse_intake", "--config", str(cfg), "web",
+                             "--listen", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as resp:
+                    assert resp.status == 200 and b'name="username"' in resp.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "the console did not start"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    key = config.load(cfg).web.secret_key_file
+    assert key.exists() and stat.S_IMODE(os.stat(key).st_mode) == 0o600
