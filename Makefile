@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install test-deps bench lock clean
+.PHONY: demo test install test-deps bench lock clean web
 
 $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,22 @@ demo: $(STAMP)
 	$(BIN)/abuse-intake --config config.example.toml cases list --status all
 	$(BIN)/abuse-intake --config config.example.toml outbox list
 
+# The web console on the demo store: polls the bundled mailbox, creates the user "demo"
+# (lead) with a fresh password printed here, and serves http://127.0.0.1:8080/.
+web: $(STAMP)
+	$(BIN)/abuse-intake --config config.example.toml poll
+	@$(BIN)/python -m abuse_intake.web.demo config.example.toml
+	$(BIN)/abuse-intake --config config.example.toml web
+
 # Dovecot is the real IMAP server the integration tests start on loopback.
 test-deps:
 	@command -v dovecot >/dev/null 2>&1 || { \
 	  echo "installing dovecot-imapd (needed by the IMAP tests)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd) >/dev/null; }
+	@# Chromium from Debian is the real browser of the web console's tests (never `playwright install`).
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (needed by the web console's browser tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; }
 
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -q

@@ -109,6 +109,18 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """[web]: the staff console (`abuse-intake web`)."""
+    listen: str = "127.0.0.1:8080"
+    base_url: str = ""  # e.g. https://abuse.example.org behind a proxy; https makes cookies Secure
+    secret_key_file: Path | None = None  # None: <database>.web-secret beside the database
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+    threads: int = 8
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path | None
     platform_name: str
@@ -134,6 +146,8 @@ class Settings:
     lock_path: Path = field(default=Path("abuse-intake.lock"))
     busy_timeout_ms: int = 10_000
     workers: int = 0  # parser processes for backlogs; 0 = one per core
+    web: WebSettings = field(default_factory=WebSettings)
+    timezone: str = "UTC"  # [platform] timezone: how times are shown (stored in UTC)
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -174,6 +188,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
     known = {
         "platform", "database", "mailbox", "outgoing", "accounts",
         "categories", "classify", "templates", "limits", "policy", "enforcement", "processing",
+        "web",
     }
     for key in data:
         if key == "storage":
@@ -224,9 +239,39 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         lock_path=db_path.with_name(db_path.name + ".lock"),
         busy_timeout_ms=int(r.number("database.busy_timeout", default=10, minimum=0, maximum=MAX_SECONDS) * 1000),
         workers=r.int("processing.workers", default=0, minimum=0, maximum=64),
+        web=_web(r, db_path),
+        timezone=_timezone(r),
     )
     r.check_unknown()
     return settings
+
+
+def _web(r: "_Reader", db_path: Path) -> WebSettings:
+    listen = r.str("web.listen", default="127.0.0.1:8080")
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("web.listen", f"expected HOST:PORT, got {listen!r}")
+    base_url = r.str("web.base_url", default="").rstrip("/")
+    if base_url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", base_url):
+        raise ConfigError("web.base_url", f"expected http(s)://HOST[/PATH], got {base_url!r}")
+    return WebSettings(
+        listen=listen, base_url=base_url,
+        secret_key_file=r.path("web.secret_key_file", default=None) or db_path.with_name(db_path.name + ".web-secret"),
+        trusted_proxies=r.int("web.trusted_proxies", default=0, minimum=0, maximum=5),
+        session_idle_minutes=r.int("web.session_idle_minutes", default=60, minimum=1),
+        session_max_hours=r.int("web.session_max_hours", default=12, minimum=1),
+        threads=r.int("web.threads", default=8, minimum=1, maximum=64),
+    )
+
+
+def _timezone(r: "_Reader") -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    name = r.str("platform.timezone", default="UTC")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("platform.timezone", f"not an IANA time zone name: {name!r} (e.g. Asia/Jakarta)") from None
+    return name
 
 
 def _mailbox(r: "_Reader") -> MailboxSettings:

@@ -33,6 +33,8 @@ COMMANDS = {
     "accounts": ".accounts:accounts",
     "sanctions": ".sanctions:sanctions",
     "config": ".config_cmd:config_group",
+    "users": ".users:users",
+    "web": ".web:web",
 }
 
 

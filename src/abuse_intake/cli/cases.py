@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
+from .. import localtime
 from ..config import SEVERITIES
 from ..text import printable
 from .common import App, LazyGroup, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
@@ -51,8 +53,11 @@ def list_cases(app: App, status, category, severity, account, assignee, since, a
     if as_json:
         echo_json_rows(rows)
     else:
-        echo_table(list(rows), ("ref", "status", "severity", "category", "account_id", "reporters", "reports",
-                                "opened_at", "assignee", "flag"), empty="no cases")
+        # The table shows times in [platform] timezone; JSON keeps the stored UTC timestamps.
+        tz = app.settings.timezone
+        shown = [dataclasses.replace(r, opened_at=localtime.local(r.opened_at, tz)) for r in rows]
+        echo_table(shown, ("ref", "status", "severity", "category", "account_id", "reporters", "reports",
+                           "opened_at", "assignee", "flag"), empty="no cases")
 
 
 @cases.command("show")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from .. import crashpoints
 from ..config import Settings
 from ..errors import DeliveryError, InvalidActionError, NotFoundError
+from ..localtime import zone
 from ..store import outbox as store
 from ..store.db import iso, now_iso, parse_iso, transaction, utcnow
 from . import smtp
@@ -117,7 +118,7 @@ def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int) -
         if rcpt is None or store.cases_already_told(db, (kind,), rcpt, [case_id]):
             continue
         lang = renderer.language(reporter["language"])
-        details = _sanction_vars(sanction, lang)
+        details = _sanction_vars(sanction, lang, settings.timezone)
         rendered = renderer.render(
             kind, lang, reporter_name=reporter["from_name"] or "", subject=reporter["subject"] or "",
             case_refs=[case["ref"]], cases=[{"ref": case["ref"], "account_id": case["account_id"]}],
@@ -141,7 +142,7 @@ def _recipient(settings: Settings, value: str | None) -> str | None:
     return rcpt
 
 
-def _sanction_vars(sanction: dict | None, lang: str) -> dict:
+def _sanction_vars(sanction: dict | None, lang: str, tz: str = "UTC") -> dict:
     if not sanction:
         return {"action": None, "functions": [], "until": None}
     restrict = sanction["action"] == "restrict"
@@ -149,13 +150,14 @@ def _sanction_vars(sanction: dict | None, lang: str) -> dict:
     return {
         "action": sanction["action"],
         "functions": function_labels(sanction["functions"], lang) if restrict else [],
-        "until": _day(until) if until else None,
+        "until": _day(until, tz) if until else None,
     }
 
 
-def _day(value: str) -> str:
+def _day(value: str, tz: str = "UTC") -> str:
+    """The day a restriction ends, in [platform] timezone (a reporter's calendar, not UTC's)."""
     try:
-        return parse_iso(value).date().isoformat()
+        return parse_iso(value).astimezone(zone(tz)).date().isoformat()
     except ValueError:
         return value[:10]
 

@@ -240,4 +240,59 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cases ADD COLUMN flag TEXT;         -- NULL: nothing unusual
     ALTER TABLE cases ADD COLUMN flag_detail TEXT;  -- JSON: what staff need to see (the accounts named)
     """,
+    # web console: staff accounts, their sessions, failed-login bookkeeping, and a
+    # full-text index of the reports (subject, text, forwarded text, account IDs).
+    # The index is contentless (the text stays in messages) and is filled by a
+    # trigger, so it commits in the same transaction as the report row; existing
+    # reports are indexed here. sqlite-utils transform() drops triggers: never
+    # transform reports.
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,              -- viewer | triager | lead
+        password_hash TEXT NOT NULL,     -- scrypt$N$r$p$salt$hash
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL,
+        last_login_at TEXT
+    );
+    CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,        -- HMAC of the cookie value: the file alone opens no session
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        address TEXT
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(user_id);
+    CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        username TEXT NOT NULL,
+        address TEXT,
+        ok INTEGER NOT NULL
+    );
+    CREATE INDEX login_attempts_user ON login_attempts(username, at);
+    CREATE INDEX login_attempts_address ON login_attempts(address, at);
+    -- The case page: a case's emails, and each reporter's track record (both were full scans).
+    CREATE INDEX outbox_cases_case ON outbox_cases(case_id);
+    CREATE INDEX case_reporters_reporter ON case_reporters(reporter);
+    -- The queue's assignee list and filter (most cases have none).
+    CREATE INDEX cases_assignee ON cases(assignee, status) WHERE assignee IS NOT NULL;
+    -- The queue filtered by category (and severity): rows come in queue order, and the
+    -- status, age and count are read from the index alone.
+    CREATE INDEX cases_category_queue ON cases(category, severity_rank DESC, reporters DESC, opened_at, id, status);
+    CREATE INDEX cases_status_category ON cases(status, category, severity_rank DESC, reporters DESC, opened_at, id);
+    CREATE VIRTUAL TABLE reports_fts USING fts5(subject, body, accounts, content='',
+        tokenize='unicode61 remove_diacritics 2');
+    INSERT INTO reports_fts (rowid, subject, body, accounts)
+        SELECT r.id, IFNULL(m.subject, ''), IFNULL(m.text, '') || ' ' || IFNULL(m.forwarded_text, ''), r.account_ids
+        FROM reports r JOIN messages m ON m.id = r.message_id;
+    CREATE TRIGGER reports_fts_insert AFTER INSERT ON reports BEGIN
+        INSERT INTO reports_fts (rowid, subject, body, accounts)
+            SELECT NEW.id, IFNULL(m.subject, ''), IFNULL(m.text, '') || ' ' || IFNULL(m.forwarded_text, ''),
+                   NEW.account_ids
+            FROM messages m WHERE m.id = NEW.message_id;
+    END;
+    """,
 ]
