@@ -240,4 +240,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cases ADD COLUMN flag TEXT;         -- NULL: nothing unusual
     ALTER TABLE cases ADD COLUMN flag_detail TEXT;  -- JSON: what staff need to see (the accounts named)
     """,
+    # the case lifecycle (issue 12): new information after a decision, why a
+    # case was closed without action, and a measure staff chose over the ladder's.
+    # Outbox status gains 'cancelled'.
+    """
+    ALTER TABLE cases ADD COLUMN new_info INTEGER NOT NULL DEFAULT 0;  -- news arrived after the decision
+    ALTER TABLE cases ADD COLUMN decision_reason TEXT;   -- not_actionable no_account duplicate (no violation)
+    ALTER TABLE sanctions ADD COLUMN ladder_pick TEXT;   -- the ladder's measure when staff chose another
+    ALTER TABLE sanctions ADD COLUMN override_reason TEXT;
+    ALTER TABLE sanctions ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;  -- counts as a strike on the ladder
+    """,
 ]
