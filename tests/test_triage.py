@@ -165,7 +165,8 @@ def test_note_and_assign_go_into_the_append_only_audit_log(db, settings):
     trail = store.audit_of_case(db, c["id"])
     assert [(a["actor"], a["action"], a["at"]) for a in trail] == [
         ("rina", "assign", "2024-06-01T12:00:00Z"), ("budi", "note", "2024-06-01T12:00:00Z")]
-    assert trail[0]["detail"] == {"to": "budi", "from": None}
+    assert trail[0]["detail"] == {"to": "budi", "from": None, "before": {"assignee": None},
+                                  "after": {"assignee": "budi"}}
     assert trail[1]["detail"] == {"text": "asked for the chat log\nwill check"}
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("UPDATE audit_log SET actor = 'x'")

@@ -30,6 +30,31 @@ MAX_SECONDS = 86_400.0  # timeouts and waits: a day is already far past any sane
 MAX_HOURS = 24.0 * 3660  # windows in hours: ten years
 MAX_INT = 2**53  # beyond this a count or size is a typo, and SQLite integers end at 2**63
 
+# A report saying the person harmed is a minor is critical whatever its words
+# (`[categories] minor_patterns` replaces these). Matched on the lower-cased
+# text; an age is 1-17 next to umur/usia/age/"years old"/"im", and not an age
+# of something else ("umur akun 14 hari") or a time ago ("14 tahun yang lalu").
+_AGE = r"(?:1[0-7]|[1-9]|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen)(?!\w|[.,:]\d)"
+_NOT_AGE_EN = (r"(?!\s*(?:minutes?|mins?|hours?|hrs?|km|miles?|%|am|pm|days?|weeks?|months?|times?|k|percent|"
+               r"years?\s+(?:ago|older|younger|later)|people|of\s+us)\b)")
+DEFAULT_MINOR_PATTERNS = (
+    r"\b(?:umur|umurnya|usia|usianya|baru|masih)\s*:?\s*(?:nya\s+)?(?:baru\s+|masih\s+)?"
+    r"(?:1[0-7]|[1-9])(?![\d.,])(?!\s*(?:hari|hr|minggu|bulan|bln|jam|menit|tahun\s+(?:yang|yg)\s+lalu|"
+    r"thn\s+(?:yang|yg)\s+lalu|tahun\s+lalu|thn\s+lalu|tahun\s+lagi|kali|orang|juta|ribu|rb|k)\b)",
+    r"\b(?:age|aged|ages)\s*:?\s*(?:is\s+|of\s+)?" + _AGE + _NOT_AGE_EN,
+    r"\b" + _AGE + r"\s*(?:-\s*)?(?:years?|yrs?|y)\s*(?:-\s*)?old\b",
+    r"\b(?:1[0-7]|[1-9])\s*(?:yo|y/o|y\.o\.?)(?!\w)",
+    r"\bi\s*'?\s*m\s+(?:only\s+|just\s+)?" + _AGE + _NOT_AGE_EN,
+    r"\b(?:she|he)\s*(?:is|'s|was)\s+(?:only\s+|just\s+)?" + _AGE + _NOT_AGE_EN,
+    r"\b(?:[1-9]|1[0-2])(?:st|nd|rd|th)\s*-?\s*grade(?:r)?\b",
+    r"\bkelas\s*(?:[1-9]|i{1,3}|iv|v|vi)\s*(?:sd|smp|sma)\b",
+    r"\b(?:anak|anak2|anak-anak|siswa|siswi|murid|pelajar|masih)\s+(?:(?:cewek|cewe|cowok|perempuan|laki-laki)\s+)?"
+    r"(?:smp|sd)\b",
+    r"\bmasih\s+(?:sekolah|di\s*bawah\s*umur)\b",
+    r"\bunder\s*-?\s*age(?:d)?\b",
+    r"\bdi\s*bawah\s*umur\b",
+)
+
 
 @dataclass(frozen=True)
 class MailboxSettings:
@@ -97,6 +122,7 @@ class PolicySettings:
     lookback_days: int
     restrict_functions: tuple[str, ...]
     ladder: dict[str, tuple[LadderStep, ...]]
+    remove_content_counts: bool = False  # does a content removal count as a strike?
 
 
 @dataclass(frozen=True)
@@ -148,6 +174,8 @@ class Settings:
     workers: int = 0  # parser processes for backlogs; 0 = one per core
     web: WebSettings = field(default_factory=WebSettings)
     timezone: str = "UTC"  # [platform] timezone: how times are shown (stored in UTC)
+    minor_patterns: tuple[str, ...] = DEFAULT_MINOR_PATTERNS  # [categories] minor_patterns
+    outcome_delay_minutes: int = 0  # [notify]: outcome emails wait this long (an undo window)
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -189,6 +217,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         "platform", "database", "mailbox", "outgoing", "accounts",
         "categories", "classify", "templates", "limits", "policy", "enforcement", "processing",
         "web",
+        "notify",
     }
     for key in data:
         if key == "storage":
@@ -241,6 +270,8 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         workers=r.int("processing.workers", default=0, minimum=0, maximum=64),
         web=_web(r, db_path),
         timezone=_timezone(r),
+        minor_patterns=_minor_patterns(r),
+        outcome_delay_minutes=r.int("notify.outcome_delay_minutes", default=0, minimum=0, maximum=7 * 24 * 60),
     )
     r.check_unknown()
     return settings
@@ -365,6 +396,8 @@ def _categories(r: "_Reader") -> dict[str, Category]:
         raise ConfigError("categories", "at least one category is required")
     out = {}
     for name in table:
+        if name == "minor_patterns":  # a list, not a category: read by _minor_patterns
+            continue
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise ConfigError(f"categories.{name}", "category names are lower-case words with '_'")
         sev = r.choice(f"categories.{name}.severity", SEVERITIES)
@@ -373,6 +406,13 @@ def _categories(r: "_Reader") -> dict[str, Category]:
     if "other" not in out:
         raise ConfigError("categories.other", "the catch-all category 'other' is required")
     return out
+
+
+def _minor_patterns(r: "_Reader") -> tuple[str, ...]:
+    patterns = tuple(r.list_of_str("categories.minor_patterns", default=list(DEFAULT_MINOR_PATTERNS)))
+    for i, p in enumerate(patterns):
+        _compile(f"categories.minor_patterns[{i}]", p)
+    return patterns
 
 
 def _templates_dir(r: "_Reader") -> Path | None:
@@ -412,6 +452,7 @@ def _policy(r: "_Reader") -> PolicySettings:
             "policy.restrict_functions",
             default=["message_new_contacts", "nearby_discovery", "post_status"])),
         ladder=ladder,
+        remove_content_counts=r.bool("policy.remove_content_counts", default=False),
     )
 
 

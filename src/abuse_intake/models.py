@@ -102,3 +102,4 @@ class Extraction:
     # (no case per account) and these, cut at a cap, go to staff on one flagged case.
     excess_accounts: list[str] = field(default_factory=list)
     excess_truncated: bool = False  # the message named even more than were collected
+    minor: bool = False  # the report says the person harmed is a minor: severity critical

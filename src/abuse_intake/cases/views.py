@@ -49,12 +49,13 @@ class CaseRow:
     updated_at: str
     assignee: str | None
     flag: str | None = None  # e.g. "too_many_accounts" (cases/limits.py)
+    new_info: bool = False  # a decided case got news after its decision (cases/lifecycle.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "status": self.status, "account_id": self.account_id, "category": self.category,
                 "severity": self.severity, "reporters": self.reporters, "reports": self.reports,
                 "opened_at": self.opened_at, "updated_at": self.updated_at, "assignee": self.assignee,
-                "flag": self.flag}
+                "flag": self.flag, "new_info": bool(self.new_info)}
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ class SanctionView:
     in_force: bool
     enforcement_status: str
     enforcement_error: str | None
+    # Set when staff chose the measure (decide --measure): the ladder's own pick and why not it.
+    ladder_pick: str | None = None
+    override_reason: str | None = None
+    counts_as_strike: bool = True  # a content removal may not count (policy.remove_content_counts)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "action": self.action, "functions": list(self.functions),
@@ -126,7 +131,8 @@ class SanctionView:
                 "violation_number": self.violation_number, "decided_by": self.decided_by,
                 "revoked_at": self.revoked_at, "revoked_by": self.revoked_by, "revoke_note": self.revoke_note,
                 "in_force": self.in_force, "enforcement_status": self.enforcement_status,
-                "enforcement_error": self.enforcement_error}
+                "enforcement_error": self.enforcement_error, "ladder_pick": self.ladder_pick,
+                "override_reason": self.override_reason, "counts_as_strike": self.counts_as_strike}
 
 
 @dataclass(frozen=True)
@@ -382,14 +388,15 @@ def normalize_account_id(value: str) -> str:
 
 def list_cases(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
                account_id: str | None = None, assignee: str | None = None, since: datetime | None = None,
-               after: str | None = None, limit: int | None = None) -> Iterator[CaseRow]:
+               after: str | None = None, limit: int | None = None, new_info: bool = False) -> Iterator[CaseRow]:
     """The queue, most urgent first: severity, then reporters, then age.
 
-    status is one of CASE_STATUSES or "all"; `since` keeps cases opened at or
+    status is one of CASE_STATUSES, "waiting" (open and needs_info) or "all";
+    `new_info` keeps decided cases with news since their decision; `since` keeps cases opened at or
     after that time; `after` is the ref of the last case already seen (the
     next page starts behind where that case stands now); `limit` caps the rows.
     """
-    if status != "all" and status not in CASE_STATUSES:
+    if status not in ("all", "waiting") and status not in CASE_STATUSES:
         raise InvalidActionError(f"unknown case status {status!r} (known: {', '.join(CASE_STATUSES)}, all)",
                                  "status")
     position = None
@@ -399,7 +406,7 @@ def list_cases(db, *, status: str = "open", category: str | None = None, severit
             raise NotFoundError(f"no case {after.strip()} to list the cases after")
     rows = store.queue(db, status=status, category=category, severity=severity,
                        account_id=account_id and normalize_account_id(account_id), assignee=assignee,
-                       since=_since(since), after=position, limit=_limit(limit))
+                       since=_since(since), after=position, limit=_limit(limit), new_info=new_info)
     return (CaseRow(*r) for r in rows)  # store.views.QUEUE_COLUMNS are CaseRow's fields, in order
 
 
@@ -456,7 +463,9 @@ def sanction_view(row: dict, now: datetime) -> SanctionView:
         revoked=row["revoked"], category=row["category"], severity=row["severity"],
         violation_number=row["violation_number"], decided_by=row["decided_by"], revoked_at=row["revoked_at"],
         revoked_by=row["revoked_by"], revoke_note=row["revoke_note"], in_force=in_force(row, now),
-        enforcement_status=row["enforcement_status"], enforcement_error=row["enforcement_error"])
+        enforcement_status=row["enforcement_status"], enforcement_error=row["enforcement_error"],
+        ladder_pick=row.get("ladder_pick"), override_reason=row.get("override_reason"),
+        counts_as_strike=bool(row.get("counts", True)))
 
 
 def current_status(sanction_rows: list[dict], now: datetime) -> AccountStatus:
@@ -476,4 +485,4 @@ def sanction_facts(rows: list[dict]) -> list[SanctionFact]:
     """Sanction rows as the pure policy functions read them."""
     return [SanctionFact(action=r["action"], starts_at=parse_iso(r["starts_at"]),
                          until=parse_iso(r["until"]) if r["until"] else None, revoked=bool(r["revoked"]),
-                         functions=tuple(r["functions"])) for r in rows]
+                         functions=tuple(r["functions"]), counts=bool(r.get("counts", True))) for r in rows]

@@ -11,9 +11,11 @@ from pathlib import Path
 import click
 
 from .. import localtime
+from ..cases import lifecycle
 from ..config import SEVERITIES
 from ..text import printable
-from .common import App, LazyGroup, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import (App, LazyGroup, echo, echo_json, echo_json_rows, echo_table, in_cli_words, limit_option,
+                     pass_app, since_option)
 
 
 @click.group(cls=LazyGroup, lazy={"note": ".triage:note", "assign": ".triage:assign", "link": ".triage:link"})
@@ -27,8 +29,10 @@ def cases() -> None:
 
 
 @cases.command("list")
-@click.option("--status", type=click.Choice(["open", "needs_info", "decided", "merged", "all"]), default="open",
-              show_default=True, help="Which cases.")
+@click.option("--status", type=click.Choice(["waiting", "open", "needs_info", "decided", "merged", "all"]),
+              default="waiting", show_default=True, help="Which cases (waiting = open and needs_info).")
+@click.option("--new-info", "new_info", is_flag=True,
+              help="Only decided cases that got new information after their decision.")
 @click.option("--category", help="Only this violation category.")
 @click.option("--severity", type=click.Choice(SEVERITIES), help="Only this severity.")
 @click.option("--account", help="Only cases about this account ID.")
@@ -38,7 +42,7 @@ def cases() -> None:
 @limit_option("cases")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of case objects.")
 @pass_app
-def list_cases(app: App, status, category, severity, account, assignee, since, after, limit, as_json) -> None:
+def list_cases(app: App, status, category, severity, account, assignee, new_info, since, after, limit, as_json) -> None:
     """Every matching case, most urgent first: severity, then reporters, then age.
 
     \b
@@ -49,7 +53,7 @@ def list_cases(app: App, status, category, severity, account, assignee, since, a
     from ..cases.views import list_cases as query
 
     rows = query(app.reader, status=status, category=category, severity=severity, account_id=account,
-                 assignee=assignee, since=since, after=after, limit=limit)
+                 assignee=assignee, new_info=new_info, since=since, after=after, limit=limit)
     if as_json:
         echo_json_rows(rows)
     else:
@@ -57,7 +61,7 @@ def list_cases(app: App, status, category, severity, account, assignee, since, a
         tz = app.settings.timezone
         shown = [dataclasses.replace(r, opened_at=localtime.local(r.opened_at, tz)) for r in rows]
         echo_table(shown, ("ref", "status", "severity", "category", "account_id", "reporters", "reports",
-                           "opened_at", "assignee", "flag"), empty="no cases")
+                           "opened_at", "assignee", "flag", "new_info"), empty="no cases")
 
 
 @cases.command("show")
@@ -181,6 +185,112 @@ def _echo_audit(trail) -> None:
         echo(f"{a.at}  {a.actor}  {a.action}"
                    + (f"  {' '.join(f'{k}={v}' for k, v in what.items())}" if what else "")
                    + (f"  -- {printable(why)}" if why else ""))
+
+
+# -- lifecycle (cases/lifecycle.py) ----------------------------------------------
+
+@cases.command("reopen")
+@click.argument("ref")
+@click.option("--by", required=True, metavar="NAME", help="Who reopens it (a lead, in the web console).")
+@click.option("--note", required=True, metavar="TEXT", help="Why the decision is undone.")
+@click.option("--json", "as_json", is_flag=True, help="The result as a JSON object.")
+@pass_app
+def reopen_case(app: App, ref, by, note, as_json) -> None:
+    """Undo a decision: the case is open again with its reports, its sanction is
+    revoked (the enforcement command is told), outcome emails still waiting are
+    cancelled. Deciding it again sends `outcome_corrected` to reporters already
+    told that action was taken, if the new decision differs.
+
+    \b
+    Example:
+      abuse-intake cases reopen OB-000042 --by lead_ayu --note "wrong account: the reporter mistyped"
+    """
+    from ..policy import enforcement
+    with in_cli_words():
+        result = lifecycle.reopen(app.db, app.settings, ref, by=by, note=note)
+    enforced = enforcement.run_pending(app.db, app.settings)
+    if as_json:
+        echo_json({"case_ref": result.case_ref, "status": result.status,
+                   "previous_decision": result.previous_decision,
+                   "revoked_sanctions": list(result.revoked_sanctions),
+                   "cancelled_emails": list(result.cancelled_emails), "merged_from": result.merged_from})
+    else:
+        echo(f"{result.case_ref}: reopened ({result.status}); was {result.previous_decision}; "
+                   f"{len(result.revoked_sanctions)} sanction(s) revoked, "
+                   f"{len(result.cancelled_emails)} waiting email(s) cancelled"
+                   + (f"; {result.merged_from} merged into it" if result.merged_from else ""))
+    for sanction_id, error in enforced.failed:
+        echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
+                   "it is retried on the next run", err=True)
+
+
+@cases.command("open")
+@click.option("--account", "account_id", required=True, metavar="ID", help="The account the case is about.")
+@click.option("--category", required=True, metavar="CAT", help="Its violation category.")
+@click.option("--severity", type=click.Choice(SEVERITIES), help="Instead of the category's severity.")
+@click.option("--by", required=True, metavar="NAME", help="Who opens it.")
+@click.option("--note", required=True, metavar="TEXT", help="What was found, or where the account was named.")
+@click.option("--from-message", "from_message", type=int, metavar="ROW",
+              help="A stored message (see `messages list`) that becomes the case's report; its sender gets "
+                   "the outcome.")
+@click.option("--json", "as_json", is_flag=True, help="The new case as a JSON object.")
+@pass_app
+def open_case(app: App, account_id, category, severity, by, note, from_message, as_json) -> None:
+    """Open a case by hand: a staff finding, or an account named in a reply.
+
+    \b
+    Examples:
+      abuse-intake cases open --account sinta_new --category prostitution --by rina \\
+          --note "ban evasion of dewi_manja88, named in the reply to OB-000042"
+      abuse-intake cases open --account sinta_new --category prostitution --by rina \\
+          --note "named in this reply" --from-message 311
+    """
+    with in_cli_words():
+        result = lifecycle.open_case(app.db, app.settings, account_id=account_id, category=category, by=by,
+                                     note=note, severity=severity, from_message=from_message)
+    if as_json:
+        echo_json({"case_ref": result.case_ref, "account_id": result.account_id, "category": result.category,
+                   "severity": result.severity, "status": "open", "report_id": result.report_id,
+                   "reporter": result.reporter})
+    else:
+        echo(f"{result.case_ref}: opened about {result.account_id} ({result.severity}/{result.category})"
+                   + (f" with message {from_message} as its report" if from_message is not None else ""))
+
+
+@cases.command("claim")
+@click.argument("ref")
+@click.option("--by", required=True, metavar="NAME", help="Who takes the case.")
+@click.option("--force", is_flag=True, help="A lead takes it from whoever holds it (recorded in the audit log).")
+@pass_app
+def claim_case(app: App, ref, by, force) -> None:
+    """Take a case. Refused if someone else holds it, unless --force (a lead's override).
+
+    \b
+    Example:
+      abuse-intake cases claim OB-000042 --by rina
+    """
+    with in_cli_words():
+        result = lifecycle.claim(app.db, ref, by=by, force=force)
+    echo(f"{result.case_ref}: now held by {result.assignee}"
+               + (f" (taken over from {result.previous})" if result.forced else ""))
+
+
+@cases.command("seen")
+@click.argument("ref")
+@click.option("--by", required=True, metavar="NAME", help="Who read the new information.")
+@click.option("--note", metavar="TEXT", help="What, if anything, follows from it.")
+@pass_app
+def seen_case(app: App, ref, by, note) -> None:
+    """Clear a decided case's "new information" flag after reading it
+    (`cases reopen` instead, if the news changes the decision).
+
+    \b
+    Example:
+      abuse-intake cases seen OB-000042 --by rina --note "same photos as before"
+    """
+    with in_cli_words():
+        done = lifecycle.seen_new_info(app.db, ref, by=by, note=note)
+    echo(f"{done}: new information seen")
 
 
 COMMANDS = [cases]

@@ -85,7 +85,7 @@ pass_app = click.make_pass_decorator(App)
 # The library names the input at fault by its parameter (InvalidActionError.field)
 # and speaks of the thing; the CLI adds the option a user types.
 OPTION_OF = {"by": "--by", "to": "--to", "note": "--note", "text": "--text", "severity": "--severity",
-             "violation": "--violation", "account_id": "--account"}
+             "violation": "--violation", "account_id": "--account", "measure": "--measure", "reason": "--reason"}
 
 
 @contextmanager

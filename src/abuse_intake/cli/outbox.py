@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..cases import lifecycle
 from ..errors import EX_TEMPFAIL
-from .common import App, RowId, echo, echo_json, echo_json_rows, echo_table, limit_option, pass_app, since_option
+from .common import App, RowId, echo, echo_json, echo_json_rows, echo_table, in_cli_words, limit_option, pass_app, since_option
 
 if TYPE_CHECKING:
     from ..notify.outbox import DeliveryResult
 
-STATUS_CHOICES = ("pending", "held", "sent", "failed", "all")
+STATUS_CHOICES = ("pending", "held", "sent", "failed", "cancelled", "all")
 
 
 @click.command("send")
@@ -86,6 +87,48 @@ def list_(app: App, status: str, since, after: int | None, limit: int | None, as
         return
     echo_table(list(rows), ("id", "kind", "to", "language", "case_refs", "status", "attempts", "created_at",
                             "sent_at", "subject"), empty="outbox is empty" if status == "all" else f"no {status} emails")
+
+
+# -- show one, cancel one (cases/lifecycle.py) -------------------------------------
+
+@outbox_group.command("show")
+@click.argument("outbox_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Status, headers and text body as JSON.")
+@pass_app
+def show(app: App, outbox_id: int, as_json: bool) -> None:
+    """Print an email exactly as `send` will write it: its headers as on the
+    wire (only Date is the sending time), a blank line, and the text body.
+
+    \b
+    Example:
+      abuse-intake outbox show 17
+    """
+    preview = lifecycle.preview_email(app.db, app.settings, outbox_id)
+    if as_json:
+        echo_json({"id": preview.outbox_id, "status": preview.status, "kind": preview.kind,
+                   "headers": [[k, v] for k, v in preview.headers], "text": preview.text})
+        return
+    for name, value in preview.headers:
+        echo(f"{name}: {value}".replace("\r\n", "\n"))
+    echo("")
+    echo(preview.text, nl=not preview.text.endswith("\n"))
+
+
+@outbox_group.command("cancel")
+@click.argument("outbox_id", metavar="ID", type=int)
+@click.option("--by", required=True, metavar="NAME", help="Who cancels it.")
+@click.option("--note", required=True, metavar="TEXT", help="Why (kept in the audit log).")
+@pass_app
+def cancel(app: App, outbox_id: int, by: str, note: str) -> None:
+    """Cancel a pending or held email: it is marked cancelled and never sent.
+
+    \b
+    Example:
+      abuse-intake outbox cancel 17 --by rina --note "wrong case; reopened"
+    """
+    with in_cli_words():
+        row = lifecycle.cancel_email(app.db, outbox_id, by=by, note=note)
+    echo(f"outbox {row['id']} ({row['kind']} to {row['recipient']}): cancelled")
 
 
 COMMANDS = [send, outbox_group]

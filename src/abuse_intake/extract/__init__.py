@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..models import Extraction
 from .accounts import AccountRules, compile_account_rules, find_accounts
-from .category import CategoryRules, classify_tokens, compile_category_rules, tokenize
+from .category import CategoryRules, classify_tokens, compile_category_rules, raise_for_minor, tokenize
 from .language import detect_language_tokens
 
 __all__ = ["Rules", "compile_rules", "extract"]
@@ -38,7 +38,7 @@ def compile_rules(settings: Settings) -> Rules:
         return hit[1]
     rules = Rules(
         accounts=compile_account_rules(settings.accounts, settings.own_addresses, settings.platform_name),
-        categories=compile_category_rules(settings.categories),
+        categories=compile_category_rules(settings.categories, settings.minor_patterns),
     )
     with _LOCK:
         if len(_CACHE) >= _CACHE_MAX:
@@ -61,6 +61,7 @@ def extract(
     # Tokenize once: the sender's own words serve both category and language.
     own_tokens = [tokenize(subject), tokenize(text)]
     category, severity, words = classify_tokens(rules.categories, [*own_tokens, tokenize(forwarded_text)])
+    category, severity, minor = raise_for_minor(rules.categories, [subject, text, forwarded_text], category, severity)
     # Bare handles ("cindy.manja21 open bo") only in an email that is a report by its words.
     limit = settings.limits.max_accounts_per_report
     cap = collection_cap(limit)
@@ -80,6 +81,7 @@ def extract(
         language=detect_language_tokens(own_tokens),
         excess_accounts=excess,
         excess_truncated=len(excess) >= cap,
+        minor=minor,
     )
 
 

@@ -51,9 +51,11 @@ class CategoryRules:
     # first token -> the second tokens of its longer phrases: common first tokens
     # ("di" of "di bawah umur", "akun" of "akun palsu") are rarely a phrase
     second_tokens: dict[str, frozenset[str]]
+    # [categories] minor_patterns: a report naming a minor as the one harmed is critical
+    minor: tuple[re.Pattern, ...] = ()
 
 
-def compile_category_rules(categories: dict[str, Category]) -> CategoryRules:
+def compile_category_rules(categories: dict[str, Category], minor_patterns: tuple[str, ...] = ()) -> CategoryRules:
     phrases: dict[str, list[tuple[int, str]]] = {}
     lengths: dict[str, set[int]] = {}
     seconds: dict[str, set[str]] = {}
@@ -73,7 +75,38 @@ def compile_category_rules(categories: dict[str, Category]) -> CategoryRules:
         phrases={k: tuple(v) for k, v in phrases.items()},
         first_tokens={t: tuple(sorted(ls, reverse=True)) for t, ls in lengths.items()},
         second_tokens={t: frozenset(s) for t, s in seconds.items()},
+        minor=tuple(re.compile(p) for p in minor_patterns),
     )
+
+
+def mentions_minor(rules: CategoryRules, texts: list[str]) -> bool:
+    """Does any text say the person harmed is under 18 ("umur 14", "im 15", "anak SMP")?
+
+    Regexes on the lower-cased text rather than tokens: ages and their
+    qualifiers ("14 tahun yang lalu") are about word order and digits. The
+    patterns are plain alternations with bounded look-aheads, linear in the text."""
+    if not rules.minor:
+        return False
+    for text in texts:
+        if text:
+            low = text.lower()
+            if any(p.search(low) for p in rules.minor):
+                return True
+    return False
+
+
+def raise_for_minor(rules: CategoryRules, texts: list[str], category: str | None,
+                    severity: str | None) -> tuple[str | None, str | None, bool]:
+    """(category, severity, minor): a minor named makes the report critical. Its
+    category becomes the first critical one in config (minors offered for sex
+    are trafficking in the shipped config) unless it already is critical; with
+    no critical category configured it keeps its own (or "other")."""
+    if not mentions_minor(rules, texts):
+        return category, severity, False
+    if severity != "critical":
+        critical = [n for n, sev in zip(rules.names, rules.severities) if sev == "critical"]
+        category = critical[0] if critical else (category or "other")
+    return category, "critical", True
 
 
 def classify(rules: CategoryRules, texts: list[str]) -> tuple[str | None, str | None, list[str]]:

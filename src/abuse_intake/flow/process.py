@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Protocol
 
+from ..cases import lifecycle
 from ..cases import limits
 from ..cases.dedupe import fingerprint, same_accounts, similar
 from ..cases.linking import give_account
@@ -243,7 +244,7 @@ class Processor:
         self._as_report(m)
         db, settings, parsed, ext, row, reporter = self.db, self.settings, m.parsed, m.ext, m.row, m.reporter
         category = ext.category or "other"
-        severity = settings.severity_of(category)
+        severity = "critical" if ext.minor else settings.severity_of(category)  # a minor named: critical
         received_at = row["received_at"]
         fp = m.prep.fingerprint
         row["reason"] = "feedback report (ARF)" if m.is_arf else ""
@@ -329,6 +330,8 @@ class Processor:
         first = case_store.case_by_id(db, targets[0]["id"])
         category = ext.category or first["category"]
         severity = self.settings.severity_of(category) if category in self.settings.categories else first["severity"]
+        if ext.minor:
+            severity = "critical"
         report_id = msg_store.insert_report(
             db, message_row=message_row, reporter=row["reporter"], received_at=at, language=row["language"],
             category=category, severity=severity, account_ids=ext.account_ids,
@@ -336,6 +339,13 @@ class Processor:
         opened = 0
         for case in targets:
             case_id = case["id"]
+            if case["status"] == "decided":
+                # Never silently: new accounts get cases, other news flags the decided case.
+                opened += lifecycle.after_decision(
+                    db, self.settings, case=case, report_id=report_id, account_ids=ext.account_ids,
+                    reporter=row["reporter"], language=row["language"], reporter_message_id=parsed.message_id,
+                    category=category, severity=severity, at=at)
+                continue
             if case["status"] == "needs_info" and ext.account_ids:
                 account, *more = ext.account_ids
                 merged_into = give_account(db, case_store.case_by_id(db, case_id), account, at)

@@ -28,6 +28,12 @@ from .render import Renderer, category_label, function_labels
 
 ACK_KINDS = ("ack", "needs_info")
 OUTCOME_KIND = {"violation": "outcome_actioned", "no_violation": "outcome_no_violation"}
+# A case closed without looking at an account (needs_info, or with a close reason).
+CLOSED_KIND = "outcome_closed"
+CORRECTED_KIND = "outcome_corrected"
+# Emails a reopened case cancels while they wait.
+OUTCOME_KINDS = ("outcome_actioned", "outcome_no_violation", CLOSED_KIND, CORRECTED_KIND)
+NO_ACTION_KINDS = ("outcome_no_violation", CLOSED_KIND)
 WINDOW = timedelta(hours=24)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
@@ -99,38 +105,58 @@ def queue_not_a_report(db, settings: Settings, renderer: Renderer, *, source_mes
                    dedupe_key=f"not_a_report:message:{source_message}:{rcpt}", source_message=source_message)
 
 
-def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int) -> list[int]:
+def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int,
+                  corrected: frozenset[str] | set[str] = frozenset()) -> list[int]:
     """One outcome email per reporter of a decided case; returns the new outbox ids.
 
     Each reporter gets only their own email: no other reporter is named, and
-    the reported account is never told who reported."""
+    the reported account is never told who reported. A case closed without an
+    account, or with a close reason, gets `outcome_closed`. Reporters in
+    `corrected` get an `outcome_corrected` instead (they were told earlier that
+    action was taken, and the new decision differs). With `[notify]
+    outcome_delay_minutes` the emails wait that long: an undo window."""
     case = store.case_for_outcome(db, case_id)
     if case is None:
         raise NotFoundError(f"case {case_id} not found")
     kind = OUTCOME_KIND.get(case["decision"] or "")
     if kind is None:
         raise InvalidActionError(f"case {case['ref']} has no decision yet")
+    if kind == "outcome_no_violation" and (case["account_id"] is None or case["decision_reason"]):
+        kind = CLOSED_KIND
     sanction = store.sanction_for_case(db, case_id) if kind == "outcome_actioned" else None
     category = case["decision_category"] or case["category"]
+    # "No action" was said once, whichever of its two wordings.
+    told_kinds = NO_ACTION_KINDS if kind in NO_ACTION_KINDS else (kind,)
+    delay = settings.outcome_delay_minutes
+    not_before = iso(utcnow() + timedelta(minutes=delay)) if delay else None
     queued: list[int] = []
     for reporter in store.reporters_for_outcome(db, case_id):
         rcpt = _recipient(settings, reporter["reporter"])
-        if rcpt is None or store.cases_already_told(db, (kind,), rcpt, [case_id]):
+        if rcpt is None:
+            continue
+        this_kind = CORRECTED_KIND if rcpt in corrected else kind
+        if this_kind != CORRECTED_KIND and store.cases_already_told(db, told_kinds, rcpt, [case_id]):
             continue
         lang = renderer.language(reporter["language"])
         details = _sanction_vars(sanction, lang, settings.timezone)
         rendered = renderer.render(
-            kind, lang, reporter_name=reporter["from_name"] or "", subject=reporter["subject"] or "",
+            this_kind, lang, reporter_name=reporter["from_name"] or "", subject=reporter["subject"] or "",
             case_refs=[case["ref"]], cases=[{"ref": case["ref"], "account_id": case["account_id"]}],
-            account_id=case["account_id"], category=category_label(category, lang), **details)
+            account_id=case["account_id"], category=category_label(category, lang),
+            decision=case["decision"], reason=case["decision_reason"], **details)
         parent = clean_message_id(reporter["message_id"])
         # Thread under the reporter's message and our acknowledgement of it.
         refs = ([parent] if parent else []) + store.our_message_ids_for(db, case_id, rcpt)
-        outbox_id = _insert(db, settings, kind=kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
-                            refs=refs, case_refs=[case["ref"]], dedupe_key=f"{kind}:case:{case_id}:{rcpt}",
-                            source_message=None)
+        # A correction may follow each reopening: its key carries the decision time.
+        key = f"{this_kind}:case:{case_id}:{rcpt}" + (f":{utcnow().isoformat()}" if this_kind == CORRECTED_KIND
+                                                       else "")
+        outbox_id = _insert(db, settings, kind=this_kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
+                            refs=refs, case_refs=[case["ref"]], dedupe_key=key, source_message=None,
+                            not_before=not_before)
         if outbox_id is not None:
-            store.link_cases(db, outbox_id, [case_id], kind, rcpt)
+            if this_kind == CORRECTED_KIND:
+                store.retire_links(db, case_id, rcpt, CORRECTED_KIND)
+            store.link_cases(db, outbox_id, [case_id], this_kind, rcpt)
             queued.append(outbox_id)
     return queued
 
@@ -163,12 +189,12 @@ def _day(value: str, tz: str = "UTC") -> str:
 
 
 def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs, case_refs, dedupe_key,
-            source_message) -> int | None:
+            source_message, not_before: str | None = None) -> int | None:
     return store.insert_email(
         db, kind=kind, recipient=rcpt, language=lang, subject=rendered.subject, body_text=rendered.text,
         body_html=rendered.html, message_id=f"{secrets.token_hex(16)}@{settings.message_id_domain}",
         in_reply_to=parent, refs=refs, case_refs=case_refs, dedupe_key=dedupe_key,
-        source_message=source_message, created_at=now_iso())
+        source_message=source_message, created_at=now_iso(), not_before=not_before)
 
 
 # -- delivery ----------------------------------------------------------------
@@ -251,6 +277,9 @@ def _hold(db, settings: Settings, row: dict, now: datetime, result: DeliveryResu
 
 
 def _deliver_one(db, settings: Settings, transport, row: dict, now: datetime, result: DeliveryResult) -> None:
+    current = store.get(db, row["id"])
+    if current is None or current["status"] != "pending":
+        return  # cancelled by staff since this run read the queue
     try:
         raw = smtp.build_message(
             from_name=settings.from_name, from_address=settings.support_address, to=row["recipient"],

@@ -15,6 +15,10 @@ Each kind of email has three templates per language (``en``, ``id``):
 ``outcome_no_violation``    the case was decided: no violation found
 ``not_a_report``            this address handles abuse reports only
                             (``[classify] send_not_a_report = false`` turns it off)
+``outcome_closed``          the case was closed without action: no account to
+                            act on, not actionable, or a duplicate (``reason``)
+``outcome_corrected``       a correction: the reporter was told action was
+                            taken, the case was reopened and decided otherwise
 ==========================  ====================================================
 
 The shipped templates live in ``templates/<lang>/`` (installed as the package
@@ -49,11 +53,16 @@ Every template gets:
 ``cases``              list of ``{"ref", "account_id"}`` for the same cases
                        (``account_id`` is None for a ``needs_info`` case)
 
-Outcome templates (``outcome_actioned``, ``outcome_no_violation``) also get:
+Outcome templates (``outcome_actioned``, ``outcome_no_violation``,
+``outcome_closed``, ``outcome_corrected``) also get:
 
 ``account_id``         the reported account's ID (the one this reporter named)
-``action``             ``"warn"``, ``"restrict"``, ``"ban"`` or None (no
-                       sanction recorded)
+``action``             ``"warn"``, ``"restrict"``, ``"ban"``, ``"remove_content"``
+                       or None (no sanction recorded)
+``decision``           ``"violation"`` or ``"no_violation"`` (the new decision,
+                       for ``outcome_corrected``)
+``reason``             why it was closed without action: ``"not_actionable"``,
+                       ``"no_account"``, ``"duplicate"`` or None
 ``category``           the violation category as words in the email's
                        language, e.g. "prostitution" / "prostitusi"
 ``functions``          for ``restrict``: the functions taken away, as words
@@ -78,8 +87,9 @@ from ..config import LANGUAGES, Settings
 from ..errors import TemplateError
 from .headers import clean_text
 
-KINDS = ("ack", "needs_info", "outcome_actioned", "outcome_no_violation", "not_a_report")
-OUTCOME_KINDS = ("outcome_actioned", "outcome_no_violation")
+KINDS = ("ack", "needs_info", "outcome_actioned", "outcome_no_violation", "not_a_report",
+         "outcome_closed", "outcome_corrected")
+OUTCOME_KINDS = ("outcome_actioned", "outcome_no_violation", "outcome_closed", "outcome_corrected")
 PARTS = ("subject", "txt", "html")
 # Listed by hand: select_autoescape()'s defaults do not match "*.html.j2".
 HTML_EXTENSIONS = ("html.j2", "htm.j2", "html", "htm")
@@ -196,7 +206,8 @@ class Renderer:
         lang = self.language(language)
         context = self.base_vars(lang)
         if kind in OUTCOME_KINDS:
-            context.update(account_id=None, action=None, category="", functions=[], until=None)
+            context.update(account_id=None, action=None, category="", functions=[], until=None,
+                           decision=None, reason=None)
         context.update(variables)
         # Values from an email are cleaned here too, whoever the caller is.
         context["reporter_name"] = clean_text(context["reporter_name"], 100)
@@ -217,7 +228,8 @@ class Renderer:
         for lang in LANGUAGES:
             for kind in KINDS:
                 extra = dict(account_id="sample_account", action="restrict", category="other",
-                             functions=["messaging"], until="2000-01-01") if kind in OUTCOME_KINDS else {}
+                             functions=["messaging"], until="2000-01-01", decision="violation",
+                             reason="not_actionable") if kind in OUTCOME_KINDS else {}
                 self.render(kind, lang, **sample, **extra)
 
     def _render(self, env: jinja2.Environment, name: str, context: dict) -> str:

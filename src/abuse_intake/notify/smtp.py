@@ -18,6 +18,7 @@ Python at another CA bundle.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import smtplib
 import socket
@@ -83,6 +84,9 @@ def build_message(*, from_name: str, from_address: str, to: str, subject: str, t
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # Derived from the Message-ID, not random: `outbox show` prints the very bytes
+    # `send` writes. "=_" never occurs in quoted-printable text (it would be "=3D_").
+    msg.set_boundary("=_" + hashlib.sha256(own_id.encode()).hexdigest()[:40])
     return msg.as_bytes()
 
 

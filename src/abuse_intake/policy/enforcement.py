@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings, secret_env_names
 from ..store import triage as store
-from ..store.db import transaction
+from ..store.db import parse_iso, transaction
 
 TIMEOUT_SECONDS = 30.0
 ERROR_CHARS = 500  # enough of stderr to diagnose, not enough to flood the table
@@ -61,6 +61,10 @@ def statement(row: dict, settings: Settings) -> dict:
         "appeal": settings.appeal_address,
         "revoked": bool(row["revoked"]),
         "revoked_at": row["revoked_at"],
+        # Staff chose the measure instead of the ladder (decide --measure): both, and why.
+        "override": None if not row.get("ladder_pick") else {
+            "measure": _measure(row), "ladder_pick": row["ladder_pick"], "reason": row.get("override_reason")},
+        "counts_as_strike": bool(row.get("counts", True)),
     }
     record["statement"] = _reasons_text(record, settings)
     return record
@@ -71,6 +75,8 @@ def _reasons_text(r: dict, settings: Settings) -> str:
         measure = f"restriction of {', '.join(r['functions'])} from {r['starts_at']} until {r['until']}"
     elif r["action"] == "ban":
         measure = f"ban from {r['starts_at']} until reversed"
+    elif r["action"] == "remove_content":
+        measure = f"removal of the violating content on {r['starts_at']} (no account sanction)"
     else:
         measure = f"warning on {r['starts_at']}"
     guideline = r["category"] + (f" ({settings.guidelines_url})" if settings.guidelines_url else "")
@@ -79,9 +85,18 @@ def _reasons_text(r: dict, settings: Settings) -> str:
             f"{guideline}; violation #{r['violation_number']} in the look-back window (rule: {r['rule']}). "
             f"Basis: {b['reports']} user report(s) from {b['reporters']} reporter(s) (case {r['case_ref']}); "
             f"a person decided, not an automated system. Appeal: {r['appeal']}.")
+    if r["override"]:
+        o = r["override"]
+        text += (f" The measure was chosen by staff instead of the ladder's {o['ladder_pick']}: {o['reason']}.")
     if r["revoked"]:
         text += f" Revoked on {r['revoked_at']}."
     return text
+
+
+def _measure(row: dict) -> str:
+    if row["action"] == "restrict" and row["until"]:
+        return f"restrict:{(parse_iso(row['until']) - parse_iso(row['starts_at'])).days}"
+    return row["action"]
 
 
 def run_pending(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> EnforcementReport:

@@ -24,17 +24,21 @@ from typing import Iterable
 
 from ..config import SEVERITIES, PolicySettings
 
-ACTIONS = ("warn", "restrict", "ban")
+ACTIONS = ("warn", "restrict", "ban", "remove_content")
+MEASURE_FORMS = "warn, restrict:DAYS, ban or remove_content"
 
 
 @dataclass(frozen=True)
 class SanctionDecision:
-    action: str  # warn | restrict | ban
+    action: str  # warn | restrict | ban | remove_content
     functions: tuple[str, ...]  # what a restriction takes away; () otherwise
     until: datetime | None  # end of a restriction; None for warn and ban
     rule: str  # e.g. "high #2 -> ban", so staff can explain it
     violation_number: int  # this violation's number inside the window (1 = first)
     referral: bool = False  # critical: flag the case for law enforcement
+    ladder_pick: str | None = None  # set when staff chose the measure: what the ladder said ("restrict:30")
+    counts: bool = True  # counts as a strike for later violations (a content removal may not)
+    days: int | None = None  # restrict: its length
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class SanctionFact:
     until: datetime | None
     revoked: bool
     functions: tuple[str, ...] = ()
+    counts: bool = True  # False: recorded, but not a strike (see remove_content_counts)
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,48 @@ def decide_sanction(*, category: str, severity: str, prior_violations: int, now:
         return SanctionDecision(
             action="restrict", functions=tuple(policy.restrict_functions),
             until=now + timedelta(days=days or 0),
-            rule=f"{severity} #{number} -> restrict {days} days", violation_number=number,
+            rule=f"{severity} #{number} -> restrict {days} days", violation_number=number, days=days,
         )
     return SanctionDecision(action=action, functions=(), until=None,
                             rule=f"{severity} #{number} -> {action}", violation_number=number,
                             referral=referral)
+
+
+def parse_measure(text: str) -> tuple[str, int | None]:
+    """"warn" | "restrict:DAYS" | "ban" | "remove_content" -> (action, days); ValueError otherwise."""
+    value = (text or "").strip().lower()
+    if value in ("warn", "ban", "remove_content"):
+        return value, None
+    if value.startswith("restrict:") and value[9:].isdigit() and 1 <= int(value[9:]) <= 3650:
+        return "restrict", int(value[9:])
+    raise ValueError(f"unknown measure {text!r}: use {MEASURE_FORMS} (DAYS 1-3650)")
+
+
+def measure_of(decision: SanctionDecision) -> str:
+    """The measure as staff write it: "restrict:30", "ban"..."""
+    return f"restrict:{decision.days}" if decision.action == "restrict" else decision.action
+
+
+def override(pick: SanctionDecision, measure: str, *, now: datetime, policy: PolicySettings) -> SanctionDecision:
+    """Staff's measure instead of the ladder's pick; the pick is kept in ladder_pick
+    and the rule says both, so a statement of reasons can explain it.
+
+    The violation number and the referral flag stay as the ladder set them: a
+    critical case is still referred whatever measure is chosen. A content
+    removal counts as a strike only if `[policy] remove_content_counts`."""
+    action, days = parse_measure(measure)
+    chosen = f"restrict:{days}" if action == "restrict" else action
+    ladder = measure_of(pick)
+    rule = f"staff chose {chosen} (ladder: {pick.rule})"
+    counts = policy.remove_content_counts if action == "remove_content" else True
+    if action == "restrict":
+        return SanctionDecision(action="restrict", functions=tuple(policy.restrict_functions),
+                                until=now + timedelta(days=days or 0), rule=rule,
+                                violation_number=pick.violation_number, referral=pick.referral,
+                                ladder_pick=ladder, counts=counts, days=days)
+    return SanctionDecision(action=action, functions=(), until=None, rule=rule,
+                            violation_number=pick.violation_number, referral=pick.referral,
+                            ladder_pick=ladder, counts=counts)
 
 
 def in_window(starts_at: datetime, now: datetime, lookback_days: int) -> bool:
@@ -90,7 +132,7 @@ def in_window(starts_at: datetime, now: datetime, lookback_days: int) -> bool:
 
 def count_prior_violations(facts: Iterable[SanctionFact], now: datetime, lookback_days: int) -> int:
     """Confirmed violations that still count: not revoked, inside the window."""
-    return sum(1 for f in facts if not f.revoked and in_window(f.starts_at, now, lookback_days))
+    return sum(1 for f in facts if f.counts and not f.revoked and in_window(f.starts_at, now, lookback_days))
 
 
 def account_status(facts: Iterable[SanctionFact], now: datetime) -> AccountStatus:

@@ -9,7 +9,8 @@ from .db import iso
 from .rows import all_rows, one_row, placeholders
 
 CASE_COLUMNS = ("id", "ref", "status", "account_id", "category", "severity", "reporters", "reports",
-                "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral", "flag")
+                "opened_at", "updated_at", "assignee", "decision", "decided_at", "decided_by", "referral", "flag",
+                "new_info")
 
 
 def open_case_for(db, account_id: str) -> dict | None:
@@ -153,11 +154,21 @@ def raise_severity(db, case_id: int, category: str, severity: str) -> None:
 
 # -- queue -------------------------------------------------------------------
 
+WAITING = ("open", "needs_info")  # both wait for staff
+
+
 def list_cases(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
-               account_id: str | None = None, assignee: str | None = None) -> list[dict]:
-    """The triage queue: most severe first, then most reporters, then oldest."""
+               account_id: str | None = None, assignee: str | None = None, new_info: bool = False) -> list[dict]:
+    """The triage queue: most severe first, then most reporters, then oldest.
+
+    status "waiting" is open and needs_info; `new_info` keeps decided cases
+    that got new information since (whatever `status` says)."""
     where, params = [], []
-    if status != "all":
+    if new_info:
+        where.append("new_info = 1")
+    elif status == "waiting":
+        where.append("status IN ('open', 'needs_info')")
+    elif status != "all":
         where.append("status = ?")
         params.append(status)
     for column, value in (("category", category), ("severity", severity),
@@ -198,3 +209,31 @@ def count_cases(db) -> int:
     return db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
 
 
+
+
+# -- lifecycle (cases/lifecycle.py) ---------------------------------------------
+
+def report_of_message(db, message_row: int) -> dict | None:
+    row = one_row(db, "SELECT id, reporter, language, category, severity, account_ids FROM reports "
+                   "WHERE message_id = ?", (message_row,))
+    if row:
+        row["account_ids"] = json.loads(row["account_ids"])
+    return row
+
+
+def cases_of_report(db, report_id: int) -> list[str]:
+    return [r["ref"] for r in all_rows(db, "SELECT c.ref FROM case_reports cr JOIN cases c ON c.id = cr.case_id "
+                                       "WHERE cr.report_id = ? ORDER BY c.id", (report_id,))]
+
+
+def attach_report(db, *, case_id: int, report_id: int, reporter: str | None, language: str | None,
+                  reporter_message_id: str | None, at: str) -> None:
+    """Add a report to a (decided) case without touching its category or severity."""
+    db.execute("INSERT OR IGNORE INTO case_reports (case_id, report_id, added_at) VALUES (?,?,?)",
+               (case_id, report_id, at))
+    if reporter:
+        db.execute("INSERT OR IGNORE INTO case_reporters (case_id, reporter, language, message_id, added_at) "
+                   "VALUES (?,?,?,?,?)", (case_id, reporter, language, reporter_message_id, at))
+    db.execute("UPDATE cases SET reports = (SELECT COUNT(*) FROM case_reports WHERE case_id = ?), "
+               "reporters = (SELECT COUNT(*) FROM case_reporters WHERE case_id = ?), "
+               "updated_at = MAX(updated_at, ?) WHERE id = ?", (case_id, case_id, at, case_id))

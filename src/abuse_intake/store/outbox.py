@@ -8,7 +8,8 @@ from typing import Iterable
 
 from .rows import all_rows, json_list, one_row, placeholders
 
-STATUSES = ("pending", "held", "sent", "failed")
+STATUSES = ("pending", "held", "sent", "failed", "cancelled")
+WAITING = ("pending", "held")  # may still be cancelled
 LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "status", "attempts",
                 "message_id", "created_at", "sent_at", "next_attempt_at", "last_error")
 
@@ -18,14 +19,15 @@ LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "
 def insert_email(db, *, kind: str, recipient: str, language: str, subject: str, body_text: str,
                  body_html: str, message_id: str, in_reply_to: str | None, refs: list[str],
                  case_refs: list[str], dedupe_key: str, source_message: int | None,
-                 created_at: str) -> int | None:
-    """Queue one email as pending; None if its dedupe_key is already queued."""
+                 created_at: str, not_before: str | None = None) -> int | None:
+    """Queue one email as pending (not sent before `not_before`, if given);
+    None if its dedupe_key is already queued."""
     cur = db.conn.execute(
         "INSERT INTO outbox (kind, recipient, language, subject, body_text, body_html, message_id, "
-        "in_reply_to, refs, case_refs, dedupe_key, source_message, status, created_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?) ON CONFLICT(dedupe_key) DO NOTHING",
+        "in_reply_to, refs, case_refs, dedupe_key, source_message, status, created_at, next_attempt_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?) ON CONFLICT(dedupe_key) DO NOTHING",
         (kind, recipient, language, subject, body_text, body_html, message_id, in_reply_to,
-         json_list(refs), json_list(case_refs), dedupe_key, source_message, created_at))
+         json_list(refs), json_list(case_refs), dedupe_key, source_message, created_at, not_before))
     return cur.lastrowid if cur.rowcount == 1 else None
 
 
@@ -33,6 +35,12 @@ def link_cases(db, outbox_id: int, case_ids: list[int], kind: str, recipient: st
     db.conn.executemany(
         "INSERT INTO outbox_cases (outbox_id, case_id, kind, recipient) VALUES (?,?,?,?)",
         [(outbox_id, cid, kind, recipient) for cid in case_ids])
+
+
+def retire_links(db, case_id: int, recipient: str, kind: str) -> None:
+    """Free (kind, case, recipient) for one more email of that kind (a second correction)."""
+    db.execute("UPDATE outbox_cases SET kind = kind || ':' || outbox_id WHERE case_id = ? AND recipient = ? "
+               "AND kind = ?", (case_id, recipient, kind))
 
 
 def cases_already_told(db, kinds: Iterable[str], recipient: str, case_ids: list[int]) -> set[int]:
@@ -54,11 +62,54 @@ def our_message_ids_for(db, case_id: int, recipient: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def cancel_email(db, outbox_id: int, reason: str) -> bool:
+    """Cancel a pending or held email; False if it is not waiting any more.
+
+    Its dedupe key and its (kind, case, recipient) links get a ':cancelled'
+    mark, so the same email may be queued again later (after a reopened case
+    is decided anew) while the cancelled row stays listed with its case."""
+    cur = db.execute(
+        "UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL, last_error = ?, "
+        "dedupe_key = dedupe_key || ':cancelled:' || id WHERE id = ? AND status IN ('pending', 'held')",
+        (reason, outbox_id))
+    if cur.rowcount != 1:
+        return False
+    db.execute("UPDATE outbox_cases SET kind = kind || ':cancelled:' || outbox_id WHERE outbox_id = ?",
+               (outbox_id,))
+    return True
+
+
+def waiting_of_case(db, case_id: int, kinds: Iterable[str]) -> list[int]:
+    """Ids of emails of `kinds` about the case still pending or held."""
+    kinds = list(kinds)
+    rows = db.execute(
+        "SELECT o.id FROM outbox o JOIN outbox_cases oc ON oc.outbox_id = o.id WHERE oc.case_id = ? "
+        f"AND o.status IN ('pending', 'held') AND o.kind IN ({placeholders(kinds)}) ORDER BY o.id",
+        (case_id, *kinds)).fetchall()
+    return [r[0] for r in rows]
+
+
+def sent_of_case(db, case_id: int, kind: str) -> list[str]:
+    """Recipients an email of `kind` about the case was delivered to."""
+    rows = db.execute(
+        "SELECT DISTINCT o.recipient FROM outbox o JOIN outbox_cases oc ON oc.outbox_id = o.id "
+        "WHERE oc.case_id = ? AND o.kind = ? AND o.status = 'sent' ORDER BY o.recipient",
+        (case_id, kind)).fetchall()
+    return [r[0] for r in rows]
+
+
+def emails_of_case(db, case_id: int) -> list[dict]:
+    cols = ", ".join(f"o.{c}" for c in LIST_COLUMNS)
+    return [_decode(r) for r in all_rows(
+        db, f"SELECT {cols} FROM outbox o JOIN outbox_cases oc ON oc.outbox_id = o.id "
+            "WHERE oc.case_id = ? ORDER BY o.id", (case_id,))]
+
+
 # -- what an outcome email needs ---------------------------------------------
 
 def case_for_outcome(db, case_id: int) -> dict | None:
-    return one_row(db, "SELECT id, ref, account_id, status, category, decision, decision_category "
-                    "FROM cases WHERE id = ?", (case_id,))
+    return one_row(db, "SELECT id, ref, account_id, status, category, decision, decision_category, "
+                    "decision_reason FROM cases WHERE id = ?", (case_id,))
 
 
 def reporters_for_outcome(db, case_id: int) -> list[dict]:

@@ -295,4 +295,14 @@ MIGRATIONS: list[str] = [
             FROM messages m WHERE m.id = NEW.message_id;
     END;
     """,
+    # the case lifecycle (issue 12): new information after a decision, why a
+    # case was closed without action, and a measure staff chose over the ladder's.
+    # Outbox status gains 'cancelled'.
+    """
+    ALTER TABLE cases ADD COLUMN new_info INTEGER NOT NULL DEFAULT 0;  -- news arrived after the decision
+    ALTER TABLE cases ADD COLUMN decision_reason TEXT;   -- not_actionable no_account duplicate (no violation)
+    ALTER TABLE sanctions ADD COLUMN ladder_pick TEXT;   -- the ladder's measure when staff chose another
+    ALTER TABLE sanctions ADD COLUMN override_reason TEXT;
+    ALTER TABLE sanctions ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;  -- counts as a strike on the ladder
+    """,
 ]

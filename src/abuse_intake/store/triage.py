@@ -15,7 +15,7 @@ SANCTION_COLUMNS = (
     "s.id, s.account_id, s.case_id, c.ref AS case_ref, s.action, s.functions, s.starts_at, s.until, "
     "s.category, s.severity, s.rule, s.violation_number, s.decided_by, s.revoked, s.revoked_at, "
     "s.revoked_by, s.revoke_note, s.enforcement_status, s.enforcement_attempts, s.enforcement_error, "
-    "s.created_at"
+    "s.created_at, s.ladder_pick, s.override_reason, s.counts"
 )
 
 
@@ -50,13 +50,30 @@ def _decode_audit(row: dict) -> dict:
 # -- case changes ---------------------------------------------------------
 
 def record_decision(db, *, case_id: int, decision: str, category: str | None, severity: str | None,
-                    by: str, note: str | None, at: str, referral: bool) -> None:
+                    by: str, note: str | None, at: str, referral: bool, reason: str | None = None) -> None:
     """Close the case with staff's decision (the grouping index then frees the account)."""
     db.execute(
         "UPDATE cases SET status = 'decided', decision = ?, decision_category = ?, decision_severity = ?, "
-        "decided_by = ?, decided_at = ?, decision_note = ?, referral = MAX(referral, ?), updated_at = ? "
-        "WHERE id = ?",
-        (decision, category, severity, by, at, note, int(referral), at, case_id))
+        "decided_by = ?, decided_at = ?, decision_note = ?, referral = MAX(referral, ?), updated_at = ?, "
+        "decision_reason = ?, new_info = 0 WHERE id = ?",
+        (decision, category, severity, by, at, note, int(referral), at, reason, case_id))
+
+
+def reopen_case(db, case_id: int, at: str) -> None:
+    """Undo a decision: open again (needs_info if it still has no account), decision fields cleared."""
+    db.execute(
+        "UPDATE cases SET status = CASE WHEN account_id IS NULL THEN 'needs_info' ELSE 'open' END, "
+        "decision = NULL, decision_category = NULL, decision_severity = NULL, decided_by = NULL, "
+        "decided_at = NULL, decision_note = NULL, decision_reason = NULL, referral = 0, new_info = 0, "
+        "updated_at = ? WHERE id = ?", (at, case_id))
+
+
+def mark_new_info(db, case_id: int, at: str) -> None:
+    db.execute("UPDATE cases SET new_info = 1, updated_at = MAX(updated_at, ?) WHERE id = ?", (at, case_id))
+
+
+def clear_new_info(db, case_id: int, at: str) -> None:
+    db.execute("UPDATE cases SET new_info = 0, updated_at = ? WHERE id = ?", (at, case_id))
 
 
 def set_assignee(db, case_id: int, assignee: str | None, at: str) -> None:
@@ -77,12 +94,14 @@ def merged_into(db, case_id: int) -> str | None:
 
 def insert_sanction(db, *, account_id: str, case_id: int, action: str, functions: tuple[str, ...] | list[str],
                     starts_at: str, until: str | None, category: str, severity: str, rule: str,
-                    violation_number: int, decided_by: str, enforcement_status: str, at: str) -> int:
+                    violation_number: int, decided_by: str, enforcement_status: str, at: str,
+                    ladder_pick: str | None = None, override_reason: str | None = None, counts: bool = True) -> int:
     cur = db.execute(
         "INSERT INTO sanctions (account_id, case_id, action, functions, starts_at, until, category, severity, "
-        "rule, violation_number, decided_by, enforcement_status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "rule, violation_number, decided_by, enforcement_status, created_at, ladder_pick, override_reason, "
+        "counts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (account_id, case_id, action, json.dumps(list(functions)), starts_at, until, category, severity,
-         rule, violation_number, decided_by, enforcement_status, at))
+         rule, violation_number, decided_by, enforcement_status, at, ladder_pick, override_reason, int(counts)))
     return cur.lastrowid
 
 
@@ -151,6 +170,8 @@ def record_enforcement(db, sanction_id: int, *, ok: bool, error: str | None) -> 
 def _decode_sanction(row: dict) -> dict:
     row["functions"] = json.loads(row["functions"]) if row["functions"] else []
     row["revoked"] = bool(row["revoked"])
+    if "counts" in row:
+        row["counts"] = bool(row["counts"])
     return row
 
 

@@ -27,7 +27,7 @@ def _page(sql: str, params: list, limit: int | None) -> tuple[str, list]:
 
 QUEUE_ORDER = "ORDER BY severity_rank DESC, reporters DESC, opened_at, id"
 QUEUE_COLUMNS = ("ref", "status", "account_id", "category", "severity", "reporters", "reports", "opened_at",
-                 "updated_at", "assignee", "flag")
+                 "updated_at", "assignee", "flag", "new_info")
 
 
 def queue_position(db, ref: str) -> tuple[int, int, str, int] | None:
@@ -39,11 +39,18 @@ def queue_position(db, ref: str) -> tuple[int, int, str, int] | None:
 
 def queue(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
           account_id: str | None = None, assignee: str | None = None, since: str | None = None,
-          after: tuple[int, int, str, int] | None = None, limit: int | None = None) -> Iterator[tuple]:
+          after: tuple[int, int, str, int] | None = None, limit: int | None = None,
+          new_info: bool = False) -> Iterator[tuple]:
     """The triage queue: most severe first, then most reporters, then oldest (then id).
-    Rows are tuples of QUEUE_COLUMNS: a queue of 10,000 open cases is printed whole."""
+    Rows are tuples of QUEUE_COLUMNS: a queue of 10,000 open cases is printed whole.
+    status "waiting" is open and needs_info; `new_info` keeps only decided cases
+    with news since their decision (whatever the status)."""
     where, params = [], []
-    if status != "all":
+    if new_info:
+        where.append("new_info = 1")
+    elif status == "waiting":
+        where.append("status IN ('open', 'needs_info')")
+    elif status != "all":
         where.append("status = ?")
         params.append(status)
     for column, value in (("category", category), ("severity", severity), ("account_id", account_id),
