@@ -27,11 +27,11 @@ REPORT_KEYS = ["message_id", "reporter", "received_at", "language", "category", 
                "matched_words", "source", "subject", "text", "forwarded_text", "message_row", "attachments"]
 SANCTION_KEYS = ["id", "action", "functions", "starts_at", "until", "rule", "case_ref", "revoked", "category",
                  "severity", "violation_number", "decided_by", "revoked_at", "revoked_by", "revoke_note", "in_force",
-                 "enforcement_status", "enforcement_error"]
+                 "enforcement_status", "enforcement_error", "ladder_pick", "override_reason", "counts_as_strike"]  # issue 12.5
 ACCOUNT_CASE_KEYS = ["id", "ref", "status", "category", "severity", "reporters", "reports", "opened_at", "decided_at",
                      "decision", "decision_category", "decision_severity", "referral"]
 LIST_KEYS = ["ref", "status", "account_id", "category", "severity", "reporters", "reports", "opened_at",
-             "updated_at", "assignee", "flag"]
+             "updated_at", "assignee", "flag", "new_info"]
 MESSAGE_KEYS = ["id", "message_id", "reporter", "subject", "kind", "reason", "received_at", "case_refs"]
 OUTBOX_KEYS = ["id", "kind", "to", "subject", "language", "case_refs", "status", "attempts", "message_id",
                "created_at", "sent_at", "next_attempt_at", "last_error"]
@@ -140,8 +140,9 @@ def test_the_queue_table(seeded_store):
     s = seeded_store
     table = run(s.config, "cases", "list").stdout.splitlines()
     assert table[0].split()[:3] == ["REF", "STATUS", "SEVERITY"]
+    # the default queue is what waits for staff: open and needs_info (issue 12 item 2)
     assert [line.split()[0] for line in table[1:]] == [s.seed["critical"]["ref"], s.seed["new"]["ref"],
-                                                      s.seed["low"]["ref"]]
+                                                      s.seed["needs_info"]["ref"], s.seed["low"]["ref"]]
     assert run(s.config, "cases", "list", "--status", "merged").stdout.strip() == "no cases"
 
 
