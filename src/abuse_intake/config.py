@@ -74,6 +74,8 @@ class MailboxSettings:
     done_keyword: str = "AbuseIntakeDone"
     mark_done_every: int = 500
     url: str = ""
+    # authserv-ids (RFC 8601) whose Authentication-Results we believe: our own MTA's.
+    trusted_authserv_ids: tuple[str, ...] = ()
 
     def password(self) -> str:
         return _read_secret("mailbox", self.password_env, self.password_file)
@@ -90,6 +92,10 @@ class OutgoingSettings:
     password_file: Path | None = None
     timeout: float = 30.0
     url: str = ""
+    # Total seconds for one SMTP connection and for one delivery run: a server
+    # that answers a byte at a time cannot hold a run (and the poll lock) longer.
+    connection_deadline: float = 120.0
+    run_deadline: float = 300.0
 
     def password(self) -> str:
         return _read_secret("outgoing", self.password_env, self.password_file)
@@ -318,6 +324,7 @@ def _mailbox(r: "_Reader") -> MailboxSettings:
         done_keyword=r.str("mailbox.done_keyword", default="AbuseIntakeDone"),
         mark_done_every=r.int("mailbox.mark_done_every", default=500, minimum=1),
         url=url,
+        trusted_authserv_ids=_authserv_ids(r),
     )
     if not re.fullmatch(r"[A-Za-z0-9_$]+", common["done_keyword"]):
         raise ConfigError("mailbox.done_keyword", "must be letters, digits, '_' or '$' (an IMAP keyword atom)")
@@ -339,6 +346,8 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
         password_file=r.path("outgoing.password_file", default=None),
         timeout=r.number("outgoing.timeout", default=30, minimum=0.1, maximum=MAX_SECONDS),
         url=url,
+        connection_deadline=_seconds(r, "outgoing.connection_deadline", 120),
+        run_deadline=_seconds(r, "outgoing.run_deadline", 300),
     )
     if url.startswith("dir:"):
         return OutgoingSettings(scheme="dir", path=_local_path(r, "outgoing", url, "dir:"), **common)
@@ -346,6 +355,22 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
                               "dir:PATH", "smtp+starttls://relay.example:587")
     return OutgoingSettings(scheme=parts.scheme, host=parts.hostname, port=port,
                             user=unquote(parts.username or ""), **common)
+
+
+def _seconds(r: "_Reader", key: str, default: float) -> float:
+    """A finite number of seconds from 1 to a day."""
+    v = r.number(key, default=default, minimum=1)
+    if not math.isfinite(v) or v > 86400:
+        raise ConfigError(key, f"must be a number of seconds from 1 to 86400, got {v!r}")
+    return v
+
+
+def _authserv_ids(r: "_Reader") -> tuple[str, ...]:
+    ids = r.list_of_str("mailbox.trusted_authserv_ids", default=[])
+    for i, v in enumerate(ids):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", v):
+            raise ConfigError(f"mailbox.trusted_authserv_ids[{i}]", f"not a host name: {v!r}")
+    return tuple(v.lower() for v in ids)
 
 
 def _local_path(r: "_Reader", section: str, url: str, prefix: str) -> Path:

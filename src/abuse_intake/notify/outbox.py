@@ -13,12 +13,13 @@ row's result on its own. It is at-least-once: see the note in _deliver_one.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .. import crashpoints
+from .. import crashpoints, leases
 from ..config import Settings
-from ..errors import DeliveryError, InvalidActionError, NotFoundError
+from ..errors import DeliveryError, IntakeError, InvalidActionError, NotFoundError
 from ..localtime import zone
 from ..store import outbox as store
 from ..store.db import iso, now_iso, parse_iso, transaction, utcnow
@@ -50,10 +51,12 @@ class DeliveryResult:
     errors: list[str] = field(default_factory=list)
     unreachable: bool = False  # the server could not be reached, or the connection broke
     remaining: int = 0  # rows still pending or held after the run
+    deadline_reached: bool = False  # [outgoing] run_deadline ended the run early
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "deferred": self.deferred, "failed": self.failed, "held": self.held,
-                "unreachable": self.unreachable, "remaining": self.remaining, "errors": list(self.errors)}
+                "unreachable": self.unreachable, "remaining": self.remaining,
+                "deadline_reached": self.deadline_reached, "errors": list(self.errors)}
 
 
 # -- queueing ----------------------------------------------------------------
@@ -199,43 +202,86 @@ def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs,
 
 # -- delivery ----------------------------------------------------------------
 
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim on an outbox row lasts. A row is claimed just before it
+    goes over a connection, and a connection ends at its deadline; the commit
+    after the server's 250 waits at most the database's busy timeout. So a
+    live claimant is always done before its lease runs out, and a row whose
+    lease ran out belongs to a claimant that crashed."""
+    return settings.outgoing.connection_deadline + settings.busy_timeout_ms / 1000 + 5
+
+
 def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
                     limit: int | None = None) -> DeliveryResult:
-    """Send what is due over one connection; every row's outcome is committed
-    on its own. Must be called outside a transaction.
+    """Send what is due, one row at a time, each claimed before it is sent and
+    its outcome committed on its own. Must be called outside a transaction.
+
+    Safe beside any other run (poll, send, decide, ...): a row is claimed in
+    the database with a lease (claim_next), so two runs never send the same
+    row; the only duplicate left is a crash between the server's 250 and our
+    commit (see _deliver_one). The run stops claiming at [outgoing]
+    run_deadline, and no connection outlives connection_deadline.
 
     Raises TransportConfigError (a permanent DeliveryError, exit 78) when the
     transport is misconfigured; rows are then left as they were. An
     unreachable server is not raised: see DeliveryResult.unreachable."""
     now = now or utcnow()
-    now_iso = iso(now)
+    started = time.monotonic()
+    out = settings.outgoing
+    run_end = started + out.run_deadline
+    lease = timedelta(seconds=lease_seconds(settings))
+    owner = leases.claimant()
     result = DeliveryResult()
     with transaction(db):
-        store.release_held(db, now_iso)
-    rows = store.due(db, now_iso, limit)
+        store.release_held(db, iso(now))
+        for other in store.live_claimants(db, iso(now)):
+            if leases.certainly_gone(other):  # crashed on this host: no need to wait for its lease
+                store.release_claims(db, other)
     transport = None
     down: str | None = None  # why the server cannot be used for the rest of this run
+    last_id, handled = 0, 0
     try:
-        for row in rows:
-            if _refuse(db, settings, row, now_iso, result) or _hold(db, settings, row, now, result):
+        while limit is None or handled < limit:
+            if time.monotonic() >= run_end:
+                result.deadline_reached = True
+                result.errors.append(f"run deadline of {out.run_deadline:g} s reached; "
+                                     "the rest waits for the next run")
+                break
+            at = now + timedelta(seconds=time.monotonic() - started)  # the run's clock moves on
+            with transaction(db):
+                row = store.claim_next(db, owner=owner, now=iso(at), lease_until=iso(at + lease),
+                                       after_id=last_id)
+            if row is None:
+                break
+            last_id, handled = row["id"], handled + 1
+            if _refuse(db, settings, row, iso(at), result) or _hold(db, settings, row, at, result):
                 continue
+            if transport is not None and transport.expired and not transport.broken:
+                transport.close()  # its deadline passed between two emails: take a fresh one
+                transport = None
             if down is None and transport is None:
                 try:
-                    transport = smtp.open_transport(settings.outgoing)
+                    transport = smtp.open_transport(
+                        out, deadline=min(out.connection_deadline, run_end - time.monotonic()))
                 except DeliveryError as exc:
                     if exc.permanent:
                         raise
                     down = str(exc)
             if down is not None:
-                _temporary(db, row, down, now, result, report=False)
+                _temporary(db, row, down, at, result, report=False)
                 continue
-            _deliver_one(db, settings, transport, row, now, result)
+            _deliver_one(db, settings, transport, row, at, result)
             if transport.broken:
                 down = "connection lost earlier in this run"
                 result.unreachable = True
     finally:
         if transport is not None:
             transport.close()
+        try:
+            with transaction(db):
+                store.release_claims(db, owner)  # only after an error: every handled row cleared its own
+        except IntakeError:
+            pass  # the leases run out by themselves
     if down is not None:
         result.unreachable = True
         result.errors.append(down)

@@ -23,6 +23,8 @@ import os
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address, HeaderRegistry
@@ -99,11 +101,13 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def open_transport(outgoing: OutgoingSettings) -> Transport:
+def open_transport(outgoing: OutgoingSettings, deadline: float | None = None) -> Transport:
+    """`deadline`: seconds this connection may last in total (default
+    [outgoing] connection_deadline); a file transport has none."""
     if outgoing.scheme == "dir":
         return DirTransport(outgoing.path)
     if outgoing.scheme in ("smtp", "smtps", "smtp+starttls"):
-        return SmtpTransport(outgoing)
+        return SmtpTransport(outgoing, deadline)
     raise TransportConfigError(f"unknown outgoing transport {outgoing.scheme!r}")
 
 
@@ -111,6 +115,7 @@ class DirTransport:
     """Writes each message to a file, for demos and dry runs."""
 
     broken = False
+    expired = False
 
     def __init__(self, path: Path | None):
         if path is None:
@@ -139,10 +144,90 @@ class DirTransport:
         pass
 
 
-class SmtpTransport:
-    """One SMTP session, opened on construction and reused for every message."""
+class _Watchdog:
+    """Ends a connection when its total deadline passes.
 
-    def __init__(self, outgoing: OutgoingSettings):
+    The socket timeout bounds one read; a server that sends a line (or a byte)
+    just inside it every time would hold the run forever. At the deadline the
+    watchdog shuts the socket down, so whatever read or write is blocked
+    returns at once and smtplib raises. It holds a duplicate of the socket's
+    descriptor, taken before TLS wraps it: shutdown acts on the connection
+    itself, whichever object the session uses by then."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = socket.socket(fileno=os.dup(sock.fileno()))
+            if self.fired:
+                self._shutdown()
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib.SMTP whose socket is handed to a watchdog as soon as it connects
+    (before the greeting is read), and whose connect is bounded by the deadline too."""
+
+    watchdog: _Watchdog
+
+    def _get_socket(self, host, port, timeout):
+        timeout = min(timeout, max(self.watchdog.remaining(), 0.01))
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self.watchdog.watch(sock)
+        return sock
+
+
+class _WatchedSMTP_SSL(smtplib.SMTP_SSL):
+    watchdog: _Watchdog
+
+    def _get_socket(self, host, port, timeout):
+        sock = _WatchedSMTP._get_socket(self, host, port, timeout)  # noqa: SLF001 - same steps
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+def _watched(cls, watchdog: _Watchdog, *args, **kwargs):
+    # The watchdog must be in place before __init__ connects and reads the greeting.
+    conn = cls.__new__(cls)
+    conn.watchdog = watchdog
+    conn.__init__(*args, **kwargs)
+    return conn
+
+
+class SmtpTransport:
+    """One SMTP session, opened on construction and reused for every message,
+    for at most `deadline` seconds in total (then `expired`; the caller opens
+    another if its run has time left)."""
+
+    def __init__(self, outgoing: OutgoingSettings, deadline: float | None = None):
         self.broken = False
         self.where = f"{outgoing.scheme}://{outgoing.host}:{outgoing.port}"
         if outgoing.user and outgoing.scheme == "smtp":
@@ -150,12 +235,14 @@ class SmtpTransport:
                                        "use smtps:// or smtp+starttls://")
         context = ssl.create_default_context()
         self.conn: smtplib.SMTP | None = None
+        self.watchdog = _Watchdog(max(deadline if deadline is not None else outgoing.connection_deadline, 0.01))
         try:
             if outgoing.scheme == "smtps":
-                self.conn = smtplib.SMTP_SSL(outgoing.host, outgoing.port, timeout=outgoing.timeout,
-                                             context=context)
+                self.conn = _watched(_WatchedSMTP_SSL, self.watchdog, outgoing.host, outgoing.port,
+                                     timeout=outgoing.timeout, context=context)
             else:
-                self.conn = smtplib.SMTP(outgoing.host, outgoing.port, timeout=outgoing.timeout)
+                self.conn = _watched(_WatchedSMTP, self.watchdog, outgoing.host, outgoing.port,
+                                     timeout=outgoing.timeout)
             self.conn.ehlo()
             if outgoing.scheme == "smtp+starttls":
                 if not self.conn.has_extn("starttls"):
@@ -188,12 +275,24 @@ class SmtpTransport:
             raise DeliveryError(f"{self.where}: {_reply(exc)}", permanent=False) from None
         except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, DNS, disconnect
             self.close()
-            raise DeliveryError(f"{self.where} unreachable: {_oserror(exc)}", permanent=False) from None
+            raise DeliveryError(f"{self.where} unreachable: {self._why(exc)}", permanent=False) from None
+
+    @property
+    def expired(self) -> bool:
+        return self.watchdog.fired or self.watchdog.remaining() <= 0
+
+    def _why(self, exc: BaseException) -> str:
+        if self.watchdog.fired:
+            return f"gave up after the connection deadline of {self.watchdog.seconds:g} s"
+        return _oserror(exc)
 
     def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
         conn = self.conn
         if conn is None or self.broken:
             raise DeliveryError(f"{self.where}: connection lost")
+        if self.expired:
+            self.broken = True
+            raise DeliveryError(f"{self.where}: {self._why(TimeoutError())}")
         try:
             # The envelope names exactly one recipient: headers never decide who gets mail.
             code, resp = conn.mail(sender)
@@ -217,7 +316,7 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             # Disconnect or timeout mid-transaction: the session state is unknown.
             self.broken = True
-            raise DeliveryError(f"{self.where}: {_oserror(exc)}") from None
+            raise DeliveryError(f"{self.where}: {self._why(exc)}") from None
 
     def _reset(self) -> None:
         try:
@@ -227,8 +326,11 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self.conn is None:
+            self.watchdog.stop()
             return
         try:
+            if self.expired:
+                raise OSError("deadline passed: no QUIT")
             self.conn.quit()
         except (OSError, smtplib.SMTPException):
             try:
@@ -236,6 +338,7 @@ class SmtpTransport:
             except OSError:
                 pass
         self.conn = None
+        self.watchdog.stop()
 
 
 def _classified(stage: str, code: int, resp) -> DeliveryError:

@@ -21,10 +21,13 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from .. import leases
 from ..config import Settings, secret_env_names
 from ..store import triage as store
-from ..store.db import parse_iso, transaction
+from ..errors import IntakeError
+from ..store.db import iso, parse_iso, transaction, utcnow
 
 TIMEOUT_SECONDS = 30.0
 ERROR_CHARS = 500  # enough of stderr to diagnose, not enough to flood the table
@@ -105,15 +108,42 @@ def run_pending(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> 
     command = list(settings.enforcement_command)
     if not command:
         return report
-    for row in store.list_sanctions(db, enforcement_due=True):
-        payload = json.dumps(statement(row, settings), ensure_ascii=False, sort_keys=True) + "\n"
-        error = run_command(command, payload.encode("utf-8"), timeout, env=child_env(settings))
-        with transaction(db):
-            store.record_enforcement(db, row["id"], ok=error is None, error=error)
-        if error is None:
-            report.done.append(row["id"])
-        else:
-            report.failed.append((row["id"], error))
+    # Each sanction is claimed with a lease before its command runs, so a
+    # second run at the same time (revoke beside enforce, poll beside decide)
+    # skips it. A live claimant finishes within the command's timeout plus a
+    # commit; a lease that ran out is a crashed claimant's and is taken over.
+    lease = timedelta(seconds=timeout + settings.busy_timeout_ms / 1000 + 5)
+    owner = leases.claimant()
+    last_id = 0
+    with transaction(db):
+        for other in store.live_enforcement_claimants(db, iso(utcnow())):
+            if leases.certainly_gone(other):
+                store.release_enforcement_claims(db, other)
+    try:
+        while True:
+            at = utcnow()
+            with transaction(db):
+                sanction_id = store.claim_enforcement(db, owner=owner, now=iso(at), lease_until=iso(at + lease),
+                                                      after_id=last_id)
+                rows = store.list_sanctions(db, sanction_id=sanction_id) if sanction_id else []
+            if not rows:
+                break
+            row = rows[0]
+            last_id = row["id"]
+            payload = json.dumps(statement(row, settings), ensure_ascii=False, sort_keys=True) + "\n"
+            error = run_command(command, payload.encode("utf-8"), timeout, env=child_env(settings))
+            with transaction(db):
+                store.record_enforcement(db, row["id"], ok=error is None, error=error, revoked=bool(row["revoked"]))
+            if error is None:
+                report.done.append(row["id"])
+            else:
+                report.failed.append((row["id"], error))
+    finally:
+        try:
+            with transaction(db):
+                store.release_enforcement_claims(db, owner)
+        except IntakeError:
+            pass  # the lease runs out by itself
     return report
 
 

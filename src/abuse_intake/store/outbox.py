@@ -8,7 +8,7 @@ from typing import Iterable
 
 from .rows import all_rows, json_list, one_row, placeholders
 
-STATUSES = ("pending", "held", "sent", "failed", "cancelled")
+STATUSES = ("pending", "held", "sent", "failed", "cancelled", "withheld")
 WAITING = ("pending", "held")  # may still be cancelled
 LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "status", "attempts",
                 "message_id", "created_at", "sent_at", "next_attempt_at", "last_error")
@@ -19,15 +19,17 @@ LIST_COLUMNS = ("id", "kind", "recipient", "subject", "language", "case_refs", "
 def insert_email(db, *, kind: str, recipient: str, language: str, subject: str, body_text: str,
                  body_html: str, message_id: str, in_reply_to: str | None, refs: list[str],
                  case_refs: list[str], dedupe_key: str, source_message: int | None,
-                 created_at: str, not_before: str | None = None) -> int | None:
-    """Queue one email as pending (not sent before `not_before`, if given);
-    None if its dedupe_key is already queued."""
+                 created_at: str, not_before: str | None = None, withheld: str | None = None) -> int | None:
+    """Queue one email as pending (not sent before `not_before`, if given), or
+    as withheld with that reason, never to be sent; None if its dedupe_key is
+    already queued."""
     cur = db.conn.execute(
         "INSERT INTO outbox (kind, recipient, language, subject, body_text, body_html, message_id, "
-        "in_reply_to, refs, case_refs, dedupe_key, source_message, status, created_at, next_attempt_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?) ON CONFLICT(dedupe_key) DO NOTHING",
+        "in_reply_to, refs, case_refs, dedupe_key, source_message, status, last_error, created_at, "
+        "next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(dedupe_key) DO NOTHING",
         (kind, recipient, language, subject, body_text, body_html, message_id, in_reply_to,
-         json_list(refs), json_list(case_refs), dedupe_key, source_message, created_at, not_before))
+         json_list(refs), json_list(case_refs), dedupe_key, source_message,
+         "withheld" if withheld else "pending", withheld, created_at, None if withheld else not_before))
     return cur.lastrowid if cur.rowcount == 1 else None
 
 
@@ -143,6 +145,41 @@ def release_held(db, now: str) -> int:
     return cur.rowcount
 
 
+def claim_next(db, *, owner: str, now: str, lease_until: str, after_id: int = 0) -> dict | None:
+    """Claim the oldest due row after `after_id` that no live lease holds, in one
+    statement (the caller's write transaction makes it atomic across processes).
+    A lease that ran out is a crashed claimant's: its row is taken over."""
+    cur = db.conn.execute(
+        "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ("
+        " SELECT id FROM outbox WHERE status = 'pending' AND id > ? "
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT 1) RETURNING *",
+        (owner, lease_until, after_id, now, now))
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    return _decode(dict(zip([d[0] for d in cur.description], rows[0])))
+
+
+def live_claimants(db, now: str) -> list[str]:
+    """Holders of leases not yet run out."""
+    return [r[0] for r in db.conn.execute(
+        "SELECT DISTINCT claimed_by FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > ?", (now,))]
+
+
+def release_claims(db, owner: str) -> int:
+    """Give back rows still claimed by `owner` (a run that stopped early)."""
+    return db.conn.execute("UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?",
+                           (owner,)).rowcount
+
+
+def withhold(db, outbox_id: int, reason: str) -> None:
+    """Never send this row (e.g. backscatter); keep it, with the reason, for staff to see."""
+    db.execute("UPDATE outbox SET status = 'withheld', last_error = ?, next_attempt_at = NULL, "
+               "claimed_by = NULL, lease_until = NULL WHERE id = ? AND status IN ('pending', 'held')",
+               (reason, outbox_id))
+
+
 def due(db, now: str, limit: int | None = None) -> list[dict]:
     sql = ("SELECT * FROM outbox WHERE status = 'pending' "
            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id")
@@ -163,22 +200,24 @@ def sent_to_since(db, recipient: str, since: str) -> tuple[int, str | None]:
 
 def mark_sent(db, outbox_id: int, at: str) -> None:
     db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-               "next_attempt_at = NULL, last_error = NULL WHERE id = ?", (at, outbox_id))
+               "next_attempt_at = NULL, last_error = NULL, claimed_by = NULL, lease_until = NULL WHERE id = ?",
+               (at, outbox_id))
 
 
 def mark_temporary(db, outbox_id: int, error: str, next_attempt_at: str) -> None:
-    db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-               "WHERE id = ?", (error, next_attempt_at, outbox_id))
+    db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+               "claimed_by = NULL, lease_until = NULL WHERE id = ?", (error, next_attempt_at, outbox_id))
 
 
 def mark_failed(db, outbox_id: int, error: str, attempted: bool = True) -> None:
     db.execute("UPDATE outbox SET status = 'failed', attempts = attempts + ?, last_error = ?, "
-               "next_attempt_at = NULL WHERE id = ?", (1 if attempted else 0, error, outbox_id))
+               "next_attempt_at = NULL, claimed_by = NULL, lease_until = NULL WHERE id = ?",
+               (1 if attempted else 0, error, outbox_id))
 
 
 def mark_held(db, outbox_id: int, until: str, reason: str) -> None:
-    db.execute("UPDATE outbox SET status = 'held', next_attempt_at = ?, last_error = ? WHERE id = ?",
-               (until, reason, outbox_id))
+    db.execute("UPDATE outbox SET status = 'held', next_attempt_at = ?, last_error = ?, "
+               "claimed_by = NULL, lease_until = NULL WHERE id = ?", (until, reason, outbox_id))
 
 
 def add_attempt(db, outbox_id: int, at: str, result: str, detail: str | None) -> None:

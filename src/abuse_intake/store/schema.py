@@ -305,4 +305,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sanctions ADD COLUMN override_reason TEXT;
     ALTER TABLE sanctions ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;  -- counts as a strike on the ladder
     """,
+    # outbox rows and enforcement hand-overs are claimed with a lease before
+    # they are acted on, so two overlapping runs never both send one email or
+    # run the command twice for one sanction; a crashed claimant's lease runs
+    # out and a later run takes the row over. status 'withheld' (no column
+    # change): an email we never send, e.g. to backscatter; last_error says why.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+    ALTER TABLE sanctions ADD COLUMN enforcement_claimed_by TEXT;
+    ALTER TABLE sanctions ADD COLUMN enforcement_lease_until TEXT;
+    """,
 ]

@@ -124,7 +124,8 @@ def sanctions_of_case(db, case_id: int) -> list[dict]:
 
 
 def list_sanctions(db, *, account_id: str | None = None, since: str | None = None,
-                   include_revoked: bool = True, enforcement_due: bool = False) -> list[dict]:
+                   include_revoked: bool = True, enforcement_due: bool = False,
+                   sanction_id: int | None = None) -> list[dict]:
     """Sanctions with what a statement of reasons needs: the case ref and how many
     reports and reporters it rested on (counts only, never who).
 
@@ -142,6 +143,9 @@ def list_sanctions(db, *, account_id: str | None = None, since: str | None = Non
         where.append("s.revoked = 0")
     if enforcement_due:
         where.append("s.enforcement_status IN ('pending', 'failed')")
+    if sanction_id is not None:
+        where.append("s.id = ?")
+        params.append(sanction_id)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return [_decode_sanction(r) for r in all_rows(
         db,
@@ -160,11 +164,38 @@ def revoke_sanction(db, sanction_id: int, *, by: str, note: str, at: str, requeu
         (at, by, note, int(requeue_enforcement), sanction_id))
 
 
-def record_enforcement(db, sanction_id: int, *, ok: bool, error: str | None) -> None:
+def claim_enforcement(db, *, owner: str, now: str, lease_until: str, after_id: int = 0) -> int | None:
+    """Claim the next sanction after `after_id` whose hand-over is due and not
+    held by a live lease (an expired lease is a crashed claimant's); its id."""
+    row = db.conn.execute(
+        "UPDATE sanctions SET enforcement_claimed_by = ?, enforcement_lease_until = ? WHERE id = ("
+        " SELECT id FROM sanctions WHERE enforcement_status IN ('pending', 'failed') AND id > ? "
+        " AND (enforcement_lease_until IS NULL OR enforcement_lease_until <= ?) ORDER BY id LIMIT 1) "
+        "RETURNING id", (owner, lease_until, after_id, now)).fetchall()
+    return row[0][0] if row else None
+
+
+def live_enforcement_claimants(db, now: str) -> list[str]:
+    return [r[0] for r in db.conn.execute(
+        "SELECT DISTINCT enforcement_claimed_by FROM sanctions WHERE enforcement_claimed_by IS NOT NULL "
+        "AND enforcement_lease_until > ?", (now,))]
+
+
+def release_enforcement_claims(db, owner: str) -> None:
+    db.execute("UPDATE sanctions SET enforcement_claimed_by = NULL, enforcement_lease_until = NULL "
+               "WHERE enforcement_claimed_by = ?", (owner,))
+
+
+def record_enforcement(db, sanction_id: int, *, ok: bool, error: str | None,
+                       revoked: bool | None = None) -> None:
+    """The hand-over's result; the claim ends. `revoked`: what the record told the
+    platform. If the sanction was revoked meanwhile, the revocation is still due."""
     db.execute(
-        "UPDATE sanctions SET enforcement_status = ?, enforcement_attempts = enforcement_attempts + 1, "
-        "enforcement_error = ? WHERE id = ?",
-        ("done" if ok else "failed", error, sanction_id))
+        "UPDATE sanctions SET enforcement_status = CASE WHEN ? AND ? IS NOT NULL AND revoked != ? "
+        "THEN 'pending' ELSE ? END, enforcement_attempts = enforcement_attempts + 1, "
+        "enforcement_error = ?, enforcement_claimed_by = NULL, enforcement_lease_until = NULL WHERE id = ?",
+        (int(ok), revoked, None if revoked is None else int(revoked), "done" if ok else "failed", error,
+         sanction_id))
 
 
 def _decode_sanction(row: dict) -> dict:
