@@ -26,7 +26,8 @@ import ssl
 import threading
 import time
 from datetime import datetime
-from email import policy
+import base64
+from email.policy import EmailPolicy
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -55,8 +56,82 @@ class _HeaderClasses(HeaderRegistry):
         return cls
 
 
-# policy.SMTP (CRLF line ends) with the registry above; everything else as shipped.
-POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
+# Headers we write ourselves: the stdlib's folding RFC 2047-encodes a msg-id
+# longer than a line (no client then threads on it) and, on some subjects,
+# loses or adds a space where it folds (a long first word leaves the subject
+# starting with a space). See shared/NOTES.md, "Message-ID headers".
+MSGID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+OWN_FOLD = MSGID_HEADERS | {"subject"}
+LINE = 78  # RFC 5322's SHOULD; the MUST is 998, which no value of ours reaches
+_B64_CHUNK = 45  # UTF-8 bytes per encoded word: 60 base64 characters, a 72-character word
+
+
+def fold_msgids(name: str, ids: list[str]) -> str:
+    """`Name: <id> <id>` folded only between ids, plain ASCII, CRLF ends."""
+    lines = [f"{name}: <{ids[0]}>"]
+    for mid in ids[1:]:
+        token = f"<{mid}>"
+        if len(lines[-1]) + 1 + len(token) > LINE:
+            lines.append(f" {token}")
+        else:
+            lines[-1] += f" {token}"
+    return "\r\n".join(lines) + "\r\n"
+
+
+def fold_subject(name: str, value: str) -> str:
+    """A one-line value folded so that unfolding gives it back exactly.
+
+    Printable ASCII is folded at its (single) spaces, never right after the
+    colon; anything else, or text that would read as an encoded word, goes
+    as UTF-8 base64 encoded words, whole characters each, which a reader
+    joins without the folding space between them."""
+    if value.isascii() and value.isprintable() and "=?" not in value:
+        words = value.split(" ")
+        lines = [f"{name}: {words[0]}"]
+        for word in words[1:]:
+            if len(lines[-1]) + 1 + len(word) > LINE and word:
+                lines.append(f" {word}")
+            else:
+                lines[-1] += f" {word}"
+        return "\r\n".join(lines) + "\r\n"
+    words, chunk = [], b""
+    for ch in value:
+        b = ch.encode("utf-8", "replace")
+        if len(chunk) + len(b) > _B64_CHUNK:
+            words.append(chunk)
+            chunk = b""
+        chunk += b
+    words.append(chunk)
+    encoded = [f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words]
+    return f"{name}: " + "\r\n ".join(encoded) + "\r\n"
+
+
+class _Policy(EmailPolicy):
+    """policy.SMTP (CRLF line ends) that keeps our own values for OWN_FOLD as
+    given (no parsing, no re-folding) and folds them itself."""
+
+    def header_store_parse(self, name, value):
+        if name.lower() in OWN_FOLD and isinstance(value, str):
+            if "\r" in value or "\n" in value:
+                raise ValueError("header values may not contain linefeed or carriage return characters")
+            return (name, value)
+        return super().header_store_parse(name, value)
+
+    def fold(self, name, value):
+        if name.lower() in OWN_FOLD and not hasattr(value, "name"):
+            text = str(value)
+            if name.lower() in MSGID_HEADERS:
+                return fold_msgids(name, [t.strip("<>") for t in text.split()]).replace("\r\n", self.linesep)
+            return fold_subject(name, text).replace("\r\n", self.linesep)
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        if name.lower() in OWN_FOLD and not hasattr(value, "name"):
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+POLICY = _Policy(linesep="\r\n", header_factory=_HeaderClasses())
 
 
 def build_message(*, from_name: str, from_address: str, to: str, subject: str, text: str, html: str,
