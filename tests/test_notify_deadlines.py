@@ -145,9 +145,9 @@ def test_a_slow_but_working_server_is_left_at_the_run_deadline(tmp_path, slow):
 
 @pytest.mark.parametrize("key,value,words", [
     ("connection_deadline", "0", "at least 1"),
-    ("run_deadline", "inf", "from 1 to 86400"),
-    ("run_deadline", "nan", "from 1 to 86400"),
-    ("connection_deadline", "1e308", "from 1 to 86400"),
+    ("run_deadline", "inf", "finite"),
+    ("run_deadline", "nan", "finite"),
+    ("connection_deadline", "1e308", "at most"),
     ("run_deadline", '"soon"', "must be a number"),
 ])
 def test_deadline_keys_are_validated(tmp_path, key, value, words):

@@ -114,7 +114,7 @@ def test_not_a_report_honours_the_setting(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == expect
         if flag:
             row = store.get(db, oid)
-            assert row["kind"] == "not_a_report" and row["subject"] == "Re: Lupa password"
+            assert row["kind"] == "not_a_report" and row["subject"] == "This address handles abuse reports only"
             assert row["case_refs"] == [] and row["in_reply_to"] == mid
         db.conn.close()
 

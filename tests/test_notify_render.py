@@ -70,8 +70,7 @@ def test_ack_lists_every_case_and_asks_for_missing_ids(renderer):
 @pytest.mark.parametrize("payload", JINJA_PAYLOADS)
 def test_jinja_syntax_in_reporter_values_stays_literal(renderer, payload):
     out = renderer.render("ack", "en", reporter_name=payload, subject=payload, case_refs=["OB-000001"], cases=[])
-    assert payload in out.subject
-    assert payload in out.text
+    assert payload in out.text  # quoted in the body; our subject never echoes the sender's
     assert "XXX" not in out.text and "Settings(" not in out.text and "<class" not in out.text
 
 
@@ -87,8 +86,10 @@ def test_control_characters_in_values_never_reach_the_subject(renderer):
     out = renderer.render("ack", "en", subject="Report\r\nBcc: victim@evil.example\x00\x1b[31m",
                           reporter_name="A\nB", case_refs=["OB-000001"], cases=[])
     assert "\r" not in out.subject and "\n" not in out.subject and "\x00" not in out.subject
-    assert "\x1b" not in out.subject
-    assert "Bcc: victim@evil.example" in out.subject  # kept as harmless words on the one line
+    assert "\x1b" not in out.subject and "\x1b" not in out.text
+    assert out.subject == "[OB-000001] We received your report"  # the sender's subject stays out of ours
+    # quoted in the body as harmless words on one line
+    assert 'Thank you for your report "Report Bcc: victim@evil.example [31m"' in out.text
 
 
 def test_outcome_restrict_shows_functions_and_until(renderer):
@@ -220,3 +221,34 @@ def test_clean_text_fast_path_cleans_as_before():
     for value in ("Laporan\r\nBcc: evil@x", "a\u2028b\u2029c\x85d", "tab\there", "  lots   of   space  ", None, ""):
         assert clean_text(value) == _clean_text_reference(value)
     assert "\n" not in clean_text("a\nb") and clean_text("a\u2028b") == "a b"
+
+
+def test_our_subjects_never_echo_the_senders_and_the_body_quotes_it_cut_short(renderer):
+    phish = "Your account is suspended! Verify at http://obrolan-verify.example/login " + "now " * 40
+    for kind in ("ack", "not_a_report", "needs_info"):
+        for lang in ("en", "id"):
+            out = renderer.render(kind, lang, reporter_name="Security Team http://evil.example", subject=phish,
+                                  case_refs=["OB-000001"], cases=[{"ref": "OB-000001", "account_id": None}])
+            assert "suspended" not in out.subject and "Re:" not in out.subject
+            assert "evil.example" not in out.text and "evil.example" not in out.html  # the name was dropped
+            if kind != "needs_info" or lang == "en":
+                assert "Your account is suspended!" in out.text
+            assert phish.strip() not in out.text  # cut to 80 characters
+            assert "now now now now now now now now now now now now now" not in out.text
+
+
+def test_an_ack_for_several_cases_names_every_case_tag(renderer):
+    refs = ["OB-000001", "OB-000002", "OB-000003"]
+    for lang in ("en", "id"):
+        out = renderer.render("ack", lang, subject="Re: Re: laporan", case_refs=refs,
+                              cases=[{"ref": r, "account_id": f"acct_{i}"} for i, r in enumerate(refs)])
+        assert out.subject.startswith("[OB-000001] [OB-000002] [OB-000003] ")
+        assert "Re: Re:" not in out.subject
+        assert all(r in out.text for r in refs) and "OB-000001, OB-000002, OB-000003" in out.text
+
+
+def test_an_override_quoting_a_reply_subject_gets_one_prefix(tmp_path):
+    from abuse_intake.notify.render import one_reply_prefix
+    assert one_reply_prefix("[OB-000001] Re: Re: RE: Laporan") == "[OB-000001] Re: Laporan"
+    assert one_reply_prefix("Re: AW: Re[2]: x") == "Re: x"
+    assert one_reply_prefix("Re: x") == "Re: x"

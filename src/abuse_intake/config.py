@@ -359,10 +359,7 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
 
 def _seconds(r: "_Reader", key: str, default: float) -> float:
     """A finite number of seconds from 1 to a day."""
-    v = r.number(key, default=default, minimum=1)
-    if not math.isfinite(v) or v > 86400:
-        raise ConfigError(key, f"must be a number of seconds from 1 to 86400, got {v!r}")
-    return v
+    return r.number(key, default=default, minimum=1, maximum=MAX_SECONDS)
 
 
 def _authserv_ids(r: "_Reader") -> tuple[str, ...]:

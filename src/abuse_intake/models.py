@@ -49,6 +49,8 @@ class RawMessage:
     # Set when the message was over [limits] max_message_bytes on the server: its real
     # size, and `data` holds only its headers (it is stored quarantined, never parsed whole).
     oversize: int | None = None
+    # The SMTP MAIL FROM when our SMTP listener received it ("" for <>); None otherwise.
+    envelope_sender: str | None = None
 
 
 @dataclass

@@ -287,7 +287,7 @@ class OutboxRow:
     subject: str
     language: str
     case_refs: tuple[str, ...]
-    status: str  # pending | held | sent | failed
+    status: str  # pending | held | sent | failed | withheld (never sent: last_error says why)
     attempts: int
     message_id: str
     created_at: str

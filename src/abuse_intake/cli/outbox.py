@@ -14,7 +14,7 @@ from .common import App, RowId, echo, echo_json, echo_json_rows, echo_table, in_
 if TYPE_CHECKING:
     from ..notify.outbox import DeliveryResult
 
-STATUS_CHOICES = ("pending", "held", "sent", "failed", "cancelled", "all")
+STATUS_CHOICES = ("pending", "held", "sent", "failed", "cancelled", "withheld", "all")
 
 
 @click.command("send")

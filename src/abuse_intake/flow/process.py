@@ -27,7 +27,7 @@ from ..errors import StoreError
 from ..extract import extract
 from ..models import KINDS, Extraction, ParsedMessage, RawMessage, RobotVerdict
 from ..parse.message import parse_message
-from ..parse.robots import detect_robot
+from ..parse.robots import backscatter_reason, detect_robot
 from ..store import blobs
 from ..store import cases as case_store
 from ..store import messages as msg_store
@@ -172,6 +172,7 @@ class Processor:
 
     def _store(self, raw: RawMessage, prep: Prepared) -> Outcome:
         m = Candidate(prep, self._base_row(raw, prep.digest, prep.parsed, "report"))
+        m.withheld = backscatter_reason(prep.parsed, self.settings.mailbox.trusted_authserv_ids, raw.envelope_sender)
         for _name, rule in RULES:
             outcome = rule(self, m)
             if outcome is not None:
@@ -221,7 +222,7 @@ class Processor:
         outbox_id = self.notifier.queue_not_a_report(
             db, self.settings, self.renderer, source_message=message_row, recipient=m.reporter,
             language=ext.language, reporter_name=parsed.from_name,
-            reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject)
+            reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject, withheld=m.withheld)
         return Outcome("non_report", m.row["reason"], message_row, reporter=m.reporter,
                        language=ext.language, outbox_id=outbox_id)
 
@@ -263,7 +264,8 @@ class Processor:
             outbox_id = self.notifier.queue_report_reply(
                 db, settings, self.renderer, source_message=message_row, recipient=reporter,
                 language=ext.language, reporter_name=parsed.from_name,
-                reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject, cases=cases)
+                reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject, cases=cases,
+                withheld=m.withheld)
         return Outcome("report", row["reason"], message_row, reporter=reporter, language=row["language"],
                        account_ids=ext.account_ids, category=category, case_refs=[c["ref"] for c in cases],
                        cases_opened=opened, outbox_id=outbox_id)
@@ -384,6 +386,7 @@ class Candidate:
     row: dict
     reporter: object = _UNSET  # str | None once the reply rule has named it
     is_arf: bool = False
+    withheld: str | None = None  # why no email may answer it (backscatter), else None
 
     @property
     def parsed(self) -> ParsedMessage:

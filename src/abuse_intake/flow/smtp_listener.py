@@ -54,9 +54,10 @@ class _Handler:
                                                 process.default_notifier())
         return local.processor
 
-    def _process(self, data: bytes):
+    def _process(self, data: bytes, mail_from: str | None = None):
         processor = self._processor()
-        raw = RawMessage(data, Source(self.name), datetime.now(timezone.utc))
+        # The envelope sender too: a null one (<>) is never answered (robots.backscatter_reason).
+        raw = RawMessage(data, Source(self.name), datetime.now(timezone.utc), envelope_sender=mail_from)
         # Parsing is CPU work without the database: outside the write transaction, so
         # another thread's message can be stored meanwhile.
         prep = process.prepare(raw.data, self.settings)
@@ -69,7 +70,8 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope) -> str:
         loop = asyncio.get_running_loop()
         try:
-            outcome = await loop.run_in_executor(self.pool, self._process, envelope.original_content or envelope.content)
+            outcome = await loop.run_in_executor(self.pool, self._process, envelope.original_content or envelope.content,
+                                                 envelope.mail_from)
         except IntakeError as exc:
             return f"451 4.3.0 not stored, try again later ({type(exc).__name__})"
         except Exception as exc:  # noqa: BLE001 - e.g. a corrupt database: a 5xx would make the MTA bounce the report

@@ -64,10 +64,12 @@ class DeliveryResult:
 def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_message: int,
                        recipient: str | None, language: str | None, reporter_name: str,
                        reply_to_message_id: str | None, reporter_subject: str,
-                       cases: list[dict]) -> int | None:
+                       cases: list[dict], withheld: str | None = None) -> int | None:
     """One acknowledgement listing every case of this report not yet acknowledged
     to this recipient: kind 'ack' if any case names an account, else 'needs_info'.
-    Returns the outbox id, or None when nothing is due."""
+    Returns the outbox id, or None when nothing is due. `withheld`: the reason
+    this sender must get no automatic email (backscatter): the row is kept with
+    status 'withheld' and that reason, and never sent."""
     rcpt = _recipient(settings, recipient)
     if rcpt is None or not cases:
         return None
@@ -84,7 +86,8 @@ def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_mes
     parent = clean_message_id(reply_to_message_id)
     outbox_id = _insert(db, settings, kind=kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
                         refs=[parent] if parent else [], case_refs=refs,
-                        dedupe_key=f"{kind}:message:{source_message}:{rcpt}", source_message=source_message)
+                        dedupe_key=f"{kind}:message:{source_message}:{rcpt}", source_message=source_message,
+                        withheld=withheld)
     if outbox_id is not None:
         store.link_cases(db, outbox_id, [c["id"] for c in fresh], kind, rcpt)
     return outbox_id
@@ -92,8 +95,10 @@ def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_mes
 
 def queue_not_a_report(db, settings: Settings, renderer: Renderer, *, source_message: int,
                        recipient: str | None, language: str | None, reporter_name: str,
-                       reply_to_message_id: str | None, reporter_subject: str) -> int | None:
-    """The short "this address handles reports only" reply, if configured."""
+                       reply_to_message_id: str | None, reporter_subject: str,
+                       withheld: str | None = None) -> int | None:
+    """The short "this address handles reports only" reply, if configured
+    (`withheld`: as for queue_report_reply)."""
     if not settings.send_not_a_report:
         return None
     rcpt = _recipient(settings, recipient)
@@ -105,7 +110,8 @@ def queue_not_a_report(db, settings: Settings, renderer: Renderer, *, source_mes
     parent = clean_message_id(reply_to_message_id)
     return _insert(db, settings, kind="not_a_report", rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
                    refs=[parent] if parent else [], case_refs=[],
-                   dedupe_key=f"not_a_report:message:{source_message}:{rcpt}", source_message=source_message)
+                   dedupe_key=f"not_a_report:message:{source_message}:{rcpt}", source_message=source_message,
+                   withheld=withheld)
 
 
 def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int,
@@ -153,9 +159,13 @@ def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int,
         # A correction may follow each reopening: its key carries the decision time.
         key = f"{this_kind}:case:{case_id}:{rcpt}" + (f":{utcnow().isoformat()}" if this_kind == CORRECTED_KIND
                                                        else "")
+        # A sender whose report was not answered (backscatter) hears nothing of the outcome either.
+        earlier = store.withheld_reason_for(db, case_id, rcpt)
         outbox_id = _insert(db, settings, kind=this_kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
                             refs=refs, case_refs=[case["ref"]], dedupe_key=key, source_message=None,
                             not_before=not_before)
+        if outbox_id is not None and earlier:
+            store.withhold(db, outbox_id, earlier)
         if outbox_id is not None:
             if this_kind == CORRECTED_KIND:
                 store.retire_links(db, case_id, rcpt, CORRECTED_KIND)
@@ -192,12 +202,13 @@ def _day(value: str, tz: str = "UTC") -> str:
 
 
 def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs, case_refs, dedupe_key,
-            source_message, not_before: str | None = None) -> int | None:
+            source_message, not_before: str | None = None, withheld: str | None = None) -> int | None:
     return store.insert_email(
         db, kind=kind, recipient=rcpt, language=lang, subject=rendered.subject, body_text=rendered.text,
         body_html=rendered.html, message_id=f"{secrets.token_hex(16)}@{settings.message_id_domain}",
         in_reply_to=parent, refs=refs, case_refs=case_refs, dedupe_key=dedupe_key,
-        source_message=source_message, created_at=now_iso(), not_before=not_before)
+        source_message=source_message, created_at=now_iso(), not_before=not_before,
+        withheld=f"withheld: {withheld}; no automatic reply to this sender" if withheld else None)
 
 
 # -- delivery ----------------------------------------------------------------

@@ -45,9 +45,12 @@ Every template gets:
 ``guidelines_url``     link to the community guidelines ("" if not set)
 ``language``           ``"en"`` or ``"id"``
 ``reporter_name``      the reporter's display name from their From header,
-                       control characters removed; "" if none
+                       control characters removed, at most 40 characters;
+                       "" if none or if it carries a link or an address
 ``subject``            the reporter's own subject line, control characters
-                       removed; "" if none
+                       removed, cut to 80 characters; "" if none. The shipped
+                       templates quote it in the body only: a subject of ours
+                       never echoes a sender's line (it may be a phishing one)
 ``case_refs``          list of case references, e.g. ``["OB-000123"]``; empty
                        for ``not_a_report``
 ``cases``              list of ``{"ref", "account_id"}`` for the same cases
@@ -76,6 +79,7 @@ the reporter's identity in an email to anyone else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -122,6 +126,25 @@ FUNCTION_LABELS = {
         "post_status": "membuat status",
     },
 }
+
+
+SUBJECT_QUOTE_MAX = 80  # the reporter's subject, as quoted in our body
+NAME_QUOTE_MAX = 40
+_LINKISH = re.compile(r"://|www\.|@|\.[a-z]{2,}/|\bhttps?\b", re.IGNORECASE)
+# "Re: Re: AW: ..." (an override that quotes a subject that was already a reply) -> "Re: "
+_REPLY_PREFIXES = re.compile(r"(?:(?:re|aw|sv|antw|balas)(?:\[\d+\])?\s*:\s*){2,}", re.IGNORECASE)
+
+
+def reporter_name(value: str | None) -> str:
+    """The sender's display name for "Hello NAME,": cleaned, cut, and dropped
+    ("") when it carries a link or an address."""
+    name = clean_text(value, NAME_QUOTE_MAX)
+    return "" if _LINKISH.search(name) else name
+
+
+def one_reply_prefix(subject: str) -> str:
+    """At most one reply prefix wherever a run of them appears."""
+    return _REPLY_PREFIXES.sub("Re: ", subject)
 
 
 @dataclass(frozen=True)
@@ -209,14 +232,18 @@ class Renderer:
             context.update(account_id=None, action=None, category="", functions=[], until=None,
                            decision=None, reason=None)
         context.update(variables)
-        # Values from an email are cleaned here too, whoever the caller is.
-        context["reporter_name"] = clean_text(context["reporter_name"], 100)
-        context["subject"] = clean_text(context["subject"])
+        # Values from an email are cleaned here too, whoever the caller is. The
+        # sender chose them: "Your account is suspended! Verify at http://..." is a
+        # phishing line in our voice, so a name carrying a link or an address is
+        # dropped and the subject is cut short (the shipped templates quote it in
+        # the body only, never in our Subject; the From name is ours alone).
+        context["reporter_name"] = reporter_name(context["reporter_name"])
+        context["subject"] = clean_text(context["subject"], SUBJECT_QUOTE_MAX)
         subject = self._render(self._text_env, f"{lang}/{kind}.subject.j2", context)
         text = self._render(self._text_env, f"{lang}/{kind}.txt.j2", context)
         html = self._render(self._html_env, f"{lang}/{kind}.html.j2", context)
         # A template may wrap or leave a newline: a header is one clean line.
-        return Rendered(subject=clean_text(subject, 300), text=text, html=html)
+        return Rendered(subject=one_reply_prefix(clean_text(subject, 300)), text=text, html=html)
 
     def check(self) -> None:
         """Load and test-render every template, so errors surface at start-up."""

@@ -32,6 +32,7 @@ SIGNAL_HEADERS = (
     "precedence", "list-id", "list-unsubscribe", "list-post", "list-help",
     "x-loop", "x-failed-recipients", "x-mailer", "user-agent",
     "content-language", "accept-language", "x-priority", "importance",
+    "x-spam-flag", "authentication-results",  # backscatter signals (robots.backscatter_reason)
 )
 HEADER_VALUE_MAX = 4096
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]*)\?=")

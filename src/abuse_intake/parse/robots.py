@@ -8,6 +8,7 @@ and mailing-list/bulk mail.
 
 from __future__ import annotations
 
+import re
 from email.utils import parseaddr
 
 from ..models import ParsedMessage, RobotVerdict
@@ -89,3 +90,59 @@ def _token(value: str | None) -> str:
 def _addr(value: str) -> str | None:
     addr = parseaddr(value[:4096])[1].strip().lower() if value else ""
     return addr or None
+
+
+# -- backscatter: mail we store (a report among it still opens a case) but never answer --
+
+# Extensions Windows (or a browser) runs when opened: the mark of malware spam,
+# whose From is forged, so an acknowledgement would go to an innocent party.
+EXECUTABLE_EXTENSIONS = frozenset({
+    "exe", "scr", "bat", "cmd", "com", "pif", "msi", "msp", "jar", "js", "jse", "vbs", "vbe", "wsf",
+    "wsh", "hta", "cpl", "lnk", "ps1", "reg", "dll", "iso", "img", "vhd", "application", "gadget",
+})
+_EXECUTABLE_TYPES = frozenset({
+    "application/x-msdownload", "application/x-dosexec", "application/x-msdos-program",
+    "application/x-ms-installer", "application/x-msi", "application/java-archive", "application/hta",
+})
+_AR_FAIL = re.compile(r"(?:^|[\s;])(spf|dmarc)\s*=\s*fail\b", re.IGNORECASE)
+_AR_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def backscatter_reason(msg: ParsedMessage, trusted_authserv_ids: tuple[str, ...] = (),
+                       envelope_sender: str | None = None) -> str | None:
+    """Why no automatic reply may go to this message's sender, or None.
+
+    `envelope_sender` is the SMTP MAIL FROM when the message came through our
+    SMTP listener ("" for the null sender <>), None when unknown."""
+    if envelope_sender is not None and envelope_sender.strip() in ("", "<>"):
+        return "null envelope sender (MAIL FROM:<>)"
+    h = msg.headers
+    if _token(h.get("x-spam-flag")) == "yes":
+        return "X-Spam-Flag: YES"
+    failed = _auth_failure(h.get("authentication-results", ""), trusted_authserv_ids)
+    if failed:
+        return failed
+    for att in msg.attachments or ():
+        name = (att.filename or "").strip().rstrip(". ").lower()
+        ext = name.rsplit(".", 1)[1] if "." in name else ""
+        if ext in EXECUTABLE_EXTENSIONS:
+            return f"executable attachment (.{ext})"
+        if (att.content_type or "").split(";", 1)[0].strip().lower() in _EXECUTABLE_TYPES:
+            return f"executable attachment ({att.content_type.split(';', 1)[0].strip().lower()})"
+    return None
+
+
+def _auth_failure(value: str, trusted: tuple[str, ...]) -> str | None:
+    """spf=fail or dmarc=fail in an Authentication-Results written by a host we trust
+    (RFC 8601: the first word is the authserv-id; anyone can write the header, so
+    only our own MTA's counts)."""
+    if not value or not trusted:
+        return None
+    value = _AR_COMMENT.sub(" ", value[:4096])
+    authserv = value.split(";", 1)[0].split()
+    if not authserv or authserv[0].lower() not in trusted:
+        return None
+    m = _AR_FAIL.search(value)
+    if m is None:
+        return None
+    return f"{m.group(1).upper()} failed (Authentication-Results from {authserv[0].lower()})"

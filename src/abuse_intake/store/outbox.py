@@ -56,6 +56,15 @@ def cases_already_told(db, kinds: Iterable[str], recipient: str, case_ids: list[
     return {r[0] for r in rows}
 
 
+def withheld_reason_for(db, case_id: int, recipient: str) -> str | None:
+    """Why an earlier email about this case to recipient was withheld, if one was."""
+    row = db.execute(
+        "SELECT o.last_error FROM outbox o JOIN outbox_cases oc ON oc.outbox_id = o.id "
+        "WHERE oc.case_id = ? AND oc.recipient = ? AND o.status = 'withheld' ORDER BY o.id LIMIT 1",
+        (case_id, recipient)).fetchone()
+    return row[0] if row else None
+
+
 def our_message_ids_for(db, case_id: int, recipient: str) -> list[str]:
     """Message-IDs of emails about this case already queued to recipient, oldest first."""
     rows = db.execute(
