@@ -168,3 +168,15 @@ def test_revoke_beside_enforce_runs_the_command_once(tmp_path):
     runs = Counter(line for line in log.read_text().splitlines() if line.startswith("start"))
     assert runs[f"start {s['id']} True"] == 1
     assert cli_json(cfg, "sanctions", "list")[0]["enforcement_status"] == "done"
+
+
+def test_which_claimants_are_certainly_gone():
+    from abuse_intake import leases
+    me = leases.claimant()
+    assert not leases.certainly_gone(me)  # this process
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = me.split(":", 1)[0]
+    assert leases.certainly_gone(f"{host}:{int(dead.stdout)}:abcd")  # exited and reaped
+    assert not leases.certainly_gone(f"other-{host}:{int(dead.stdout)}:abcd")  # another host: wait for the lease
+    assert not leases.certainly_gone(f"{host}:1:abcd")  # alive (init)
+    assert not leases.certainly_gone("garbage")
