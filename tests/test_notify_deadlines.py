@@ -5,6 +5,7 @@ dribbles its replies, and the CLI in a subprocess."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -87,7 +88,10 @@ def slow(request):
 def _config(tmp_path, port: int, **outgoing):
     extra = "".join(f"{k} = {v}\n" for k, v in outgoing.items())
     cfg = write_config(tmp_path, outgoing_url=f"smtp://127.0.0.1:{port}")
-    cfg.write_text(cfg.read_text().replace("timeout = 30\n\n[accounts]", f"timeout = 5\n{extra}\n[accounts]"))
+    text = re.sub(r"(?m)^(connection_deadline|run_deadline) = .*\n", "", cfg.read_text())
+    ours = 'from_name = "Obrolan Support"\ntimeout = 30\n'
+    assert ours in text
+    cfg.write_text(text.replace(ours, f'from_name = "Obrolan Support"\ntimeout = 5\n{extra}'))
     return cfg
 
 
