@@ -36,7 +36,8 @@ def _with_attachment(filename: str, sender: str, acct: str, ctype: str = "applic
 def _cfg(tmp_path, trusted: str = TRUSTED):
     cfg = write_config(tmp_path)
     text = cfg.read_text()
-    return _with(cfg, text.replace("[outgoing]", trusted + "\n[outgoing]", 1) if trusted else text)
+    assert "trusted_authserv_ids = []\n" in text
+    return _with(cfg, text.replace("trusted_authserv_ids = []\n", trusted, 1) if trusted else text)
 
 
 def _with(cfg, text):

@@ -169,8 +169,10 @@ def test_crlf_in_subject_and_name_never_adds_a_header(env, smtp_server):
     assert sorted(names) == sorted(["from", "to", "subject", "date", "message-id", "auto-submitted",
                                     "x-auto-response-suppress", "mime-version", "content-type"])
     msg = got.message()
-    # The injected text survives only as words inside the one Subject line.
-    assert "\n" not in msg["Subject"] and "Bcc: victim2@evil.example X-Evil: 1" in msg["Subject"]
+    # Our Subject never carries the sender's; the injected text survives only as
+    # words on one line of the body's quote.
+    assert "\n" not in msg["Subject"] and "Bcc" not in msg["Subject"]
+    assert '"Hi Bcc: victim2@evil.example X-Evil: 1"' in msg.get_body(("plain",)).get_content()
     assert msg["In-Reply-To"] is None and msg["References"] is None
 
 
@@ -183,7 +185,8 @@ def test_sample_024_bcc_injection_adds_no_recipient(env, smtp_server, samples_di
     assert got.rcpt_tos == ["emma.clarke.sg@gmail.com"]
     assert "bcc" not in [n.lower() for n in got.header_names()]
     msg = got.message()
-    assert "\n" not in msg["Subject"] and "Report: bang.jago_vcs Bcc: victim@evil.example" in msg["Subject"]
+    assert "\n" not in msg["Subject"] and "Bcc" not in msg["Subject"]
+    assert "Report: bang.jago_vcs Bcc: victim@evil.example" in msg.get_body(("plain",)).get_content()
     assert msg["In-Reply-To"] == message_id
 
 
@@ -191,9 +194,9 @@ def test_jinja_and_html_in_report_reach_the_server_literally(env, smtp_server):
     env.ack(language="en", name='<img src=x onerror="alert(1)">', subject="{{ config }} {% for x in range(3) %}X{% endfor %}")
     deliver_pending(env.db, env.settings, now=T0)
     msg = smtp_server.messages[0].message()
-    assert "{{ config }} {% for x in range(3) %}X{% endfor %}" in msg["Subject"]
     html = msg.get_body(("html",)).get_content()
     text = msg.get_body(("plain",)).get_content()
+    assert "{{ config }} {% for x in range(3) %}X{% endfor %}" in text and "XXX" not in text
     assert "<img" not in html and "&lt;img src=x" in html
     assert '<img src=x onerror="alert(1)">' in text
 
