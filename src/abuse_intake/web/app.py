@@ -168,7 +168,7 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
             page = views.case_page(db(), settings, ref)
         except NotFoundError:
             abort(404)
-        prior = page.history["account"]["violations_in_window"] if page.history["account"] else 0
+        prior = page.history["account"].violations_in_window if page.history["account"] else 0
         from ..store.db import utcnow
         return render_template("case.html", p=page, c=page.case, error=error, done=done, severities=SEVERITIES,
                                severity_rules=views.severity_previews(settings, prior, utcnow())), status
@@ -289,6 +289,12 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
     @app.errorhandler(404)
     def _not_found(exc):
         return render_template("error.html", code=404, message="Not found."), 404
+
+    @app.errorhandler(500)
+    def _server_error(exc):
+        # Flask logs the traceback; the page says only that it failed (no internals to the browser).
+        return render_template("error.html", code=500, message="Something went wrong on the server; "
+                               "the operator's log has the details."), 500
 
     @app.errorhandler(413)
     def _too_big(exc):

@@ -1,7 +1,9 @@
 """What the console's pages show, gathered from library functions (no SQL here).
 
-Thin adapters over today's library (cases/triage, store/*); when the read
-views of the redesign (cases/views.py) land they replace the calls inside.
+The case's facts, account history, sanctions and audit trail come from the
+library's read view (cases/views.case_view, as `cases show`); the web adds
+what only it shows (attachment ids for links, blur, track records, emails,
+the decision previews).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..cases import triage
+from ..cases import views as case_views
 from ..config import SEVERITIES, Settings
 from ..errors import NotFoundError
 from ..policy.ladder import decide_sanction
@@ -108,10 +110,11 @@ def case_page(db, settings: Settings, ref: str, *, now: datetime | None = None) 
     for r in reports:
         r["attachments"] = attachments.get(r["message_row"], [])
         r["blurred"] = blur_for(r["category"]) or blur_for(case["category"])
-    history = triage.case_history(db, settings, case, now=now)
+    view = case_views.case_view(db, settings, case["ref"], now=now)
+    history = {"account": view.account_history, "sanctions": view.sanctions, "audit": view.audit}
     reporters = case_store.reporters_of_case(db, case["id"])
     track = search.reporter_track_records(db, [r["reporter"] for r in reporters])
-    prior = history["account"]["violations_in_window"] if history["account"] else 0
+    prior = view.account_history.violations_in_window if view.account_history else 0
     return CasePage(case=case, reports=reports, history=history, track=track,
                     outbox=search.outbox_of_case(db, case["id"]),
                     previews=decision_previews(settings, case, reporters, prior, now),
