@@ -347,7 +347,8 @@ def preview_email(db, settings: Settings, outbox_id: int, *, now: datetime | Non
             headers.append((name, value.lstrip(" ")))
     parsed = message_from_bytes(raw, policy=email_policy.default)
     part = parsed.get_body(preferencelist=("plain",))
-    text = part.get_content() if part is not None else row["body_text"]
+    # As the reader sees it: the wire's CRLF line ends as plain newlines.
+    text = (part.get_content() if part is not None else row["body_text"]).replace("\r\n", "\n")
     return EmailPreview(outbox_id=row["id"], status=row["status"], kind=row["kind"], headers=tuple(headers),
                         text=text, raw=raw)
 
