@@ -3,8 +3,9 @@
 Times `extract.extract` (account IDs, category, language) in-process on the
 people's mail of the generated mix (bench/generate.py, seed 1) and on the
 independent evaluation set (tests/eval/independent/), already parsed, best
-of --repeat passes. On this shared VM absolute times move by 15-40 %
-between runs, so it also times the same texts' lower-casing and splitting
+of --repeat passes, in CPU time of this process (time.process_time: on a
+shared VM the wall clock also counts the time other processes held the
+core). Absolute times still move between runs, so it also times the same texts' lower-casing and splitting
 into words (`str.lower().split()`, the least any extractor does) in the same
 passes and prints extract's time as a multiple of it.
 """
@@ -26,10 +27,10 @@ EVAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "eval" / "independ
 def _best(fn, items, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for item in items:
             fn(item)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     return best * 1000 / len(items)
 
 

@@ -77,3 +77,95 @@ def test_similar_and_same_accounts():
     assert not similar(a, fingerprint("Lupa kata sandi, tidak bisa masuk lagi ke aplikasi."))
     assert similar("", "") and not similar("", a)
     assert same_accounts(["b", "a", "a"], ["a", "b"]) and not same_accounts(["a"], ["a", "b"])
+
+
+# --- resends (issue 16.4): same reporter, same accounts, case open, nothing new ---
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from abuse_intake import config  # noqa: E402
+from abuse_intake.cases.dedupe import EarlierReport, resend_of  # noqa: E402
+from abuse_intake.flow.process import process_one  # noqa: E402
+from abuse_intake.models import RawMessage, Source  # noqa: E402
+from abuse_intake.store.db import open_db  # noqa: E402
+from helpers import email, write_config  # noqa: E402
+
+
+def _earlier(row=1, accounts=("a_b1",), fp="x y z", files=(), open_=True):
+    return EarlierReport(row, tuple(accounts), fp, frozenset(files), open_)
+
+
+def test_resend_of_needs_no_similar_words_when_accounts_match():
+    assert resend_of(["a_b1"], [], "completely different words", [_earlier()]) == 1
+    assert resend_of(["a_b1"], [], "", [_earlier(accounts=("a_b1", "c_d2"))]) == 1  # no new account
+
+
+def test_resend_of_new_account_attachment_or_closed_case_is_a_report():
+    assert resend_of(["a_b1", "new_one9"], [], "x y z", [_earlier()]) is None
+    assert resend_of(["a_b1"], ["f" * 64], "x y z", [_earlier()]) is None
+    assert resend_of(["a_b1"], ["f" * 64], "x y z", [_earlier(files=["f" * 64])]) == 1  # the same file again
+    assert resend_of(["a_b1"], [], "x y z", [_earlier(open_=False)]) is None
+
+
+def test_resend_of_without_accounts_needs_the_same_words():
+    assert resend_of([], [], "x y z", [_earlier(accounts=())]) == 1
+    assert resend_of([], [], "a b c", [_earlier(accounts=())]) is None
+    assert resend_of([], [], "x y z", [_earlier()]) is None  # the earlier one named an account
+
+
+def test_resend_of_picks_the_first_original():
+    assert resend_of(["a_b1"], [], "", [_earlier(row=3), _earlier(row=7)]) == 3
+
+
+@pytest.fixture
+def feed(tmp_path):
+    settings = config.load(write_config(tmp_path))
+    db = open_db(settings.database_path)
+
+    def run(data: bytes):
+        return process_one(db, settings, RawMessage(data, Source("test")))
+
+    run.db, run.settings = db, settings
+    yield run
+    db.conn.close()
+
+
+T0 = datetime(2026, 11, 17, 8, 0, tzinfo=timezone.utc)
+
+
+def test_reworded_repeats_are_resends_of_the_first_report(feed):
+    first = feed(email(body="akun @tante.rosa_bo nawarin open BO tarif 500rb", date=T0))
+    words = ["min tolong, @tante.rosa_bo masih aktif sampai sekarang",
+             "Selamat siang, saya ulangi laporan saya tentang akun @tante.rosa_bo. Mohon ditindak.",
+             "kok blm diblokir jg si @tante.rosa_bo??"]
+    for i, body in enumerate(words):
+        out = feed(email(body=body, date=T0 + timedelta(hours=1 + i)))
+        assert out.kind == "resend" and out.duplicate_of == first.message_row, (body, out.kind)
+    case = feed.db.execute("SELECT reports, reporters FROM cases").fetchall()
+    assert case == [(1, 1)]  # repetition inflates nothing
+    assert feed.db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'ack'").fetchone()[0] == 1
+
+
+def test_repeat_with_an_attachment_or_a_new_account_stays_a_report(feed):
+    from test_cli import _with_attachment
+    feed(email(body="akun @tante.rosa_bo nawarin open BO", date=T0))
+    shot = feed(_with_attachment(email(body="ini screenshotnya @tante.rosa_bo", date=T0 + timedelta(hours=1)), 5))
+    assert shot.kind == "report"
+    more = feed(email(body="@tante.rosa_bo sama @tante.rosa_bo2 open BO", date=T0 + timedelta(hours=2)))
+    assert more.kind == "report"
+    # the same screenshot once more adds nothing new
+    again = feed(_with_attachment(email(body="@tante.rosa_bo lagi", date=T0 + timedelta(hours=3)), 5))
+    assert again.kind == "resend"
+
+
+def test_repeat_after_the_window_another_reporter_or_a_decided_case_is_a_report(feed):
+    from abuse_intake.cases.triage import decide
+    first = feed(email(body="akun @om.mesum_88 ngajak vcs", date=T0))
+    late = feed(email(body="akun @om.mesum_88 masih ngajak vcs",
+                      date=T0 + timedelta(hours=feed.settings.resend_window_hours + 1)))
+    assert late.kind == "report"
+    other = feed(email(sender="lain@gmail.com", body="akun @om.mesum_88 ngajak vcs", date=T0 + timedelta(hours=1)))
+    assert other.kind == "report"
+    decide(feed.db, feed.settings, first.case_refs[0], by="staff", violation="sexual_solicitation")
+    closed = feed(email(body="akun @om.mesum_88 ngajak vcs lagi", date=T0 + timedelta(hours=feed.settings.resend_window_hours)))
+    assert closed.kind == "report" and closed.case_refs != first.case_refs

@@ -1,13 +1,18 @@
 """Is this report a re-send of an earlier one by the same reporter?
 
-People who get no instant answer send their report again, often with a line
-added ("Tolong segera ditindak!"). Same reporter, same accounts and nearly the
-same words within the window is one report, not two.
+People who get no instant answer send their report again, reworded each time
+("Tolong segera ditindak!", "kak ini akun yang kemarin masih aktif"). The
+same reporter about the same accounts, while the case is still open, within
+the window, naming no new account and attaching nothing new, is one report,
+not two, whatever the words (resend_of). A report that names no account is
+a resend only in nearly the same words (there is no case to compare).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Quoted earlier mail and signature noise should not make two texts look different.
@@ -60,3 +65,31 @@ def similar(a: str, b: str) -> bool:
 
 def same_accounts(a: list[str], b: list[str]) -> bool:
     return sorted(set(a)) == sorted(set(b))
+
+
+@dataclass(frozen=True)
+class EarlierReport:
+    """One of the reporter's reports within the window, oldest first."""
+    message_row: int
+    account_ids: tuple[str, ...]
+    fingerprint: str
+    attachments: frozenset[str]  # sha256 of its attachments
+    open: bool  # every account of the new message has an open case that holds this report
+
+
+def resend_of(account_ids: Iterable[str], attachments: Iterable[str], fp: str,
+              earlier: Iterable[EarlierReport]) -> int | None:
+    """The message row of the earlier report that this one repeats, or None.
+
+    Adding an account or an attachment makes it a new report: there is
+    something new to look at."""
+    accounts, files = set(account_ids), set(attachments)
+    for e in earlier:
+        if not files <= e.attachments:
+            continue
+        if accounts:
+            if accounts <= set(e.account_ids) and e.open:
+                return e.message_row
+        elif not e.account_ids and similar(fp, e.fingerprint):
+            return e.message_row
+    return None

@@ -18,6 +18,13 @@ from .language import detect_language_tokens
 
 __all__ = ["Rules", "compile_rules", "extract"]
 
+# Words asking for action against someone: with them an email is a report even
+# when it names no category's words (tokens as category.tokenize makes them).
+_REPORT_WORDS = frozenset(
+    "lapor laporin melaporkan dilaporkan laporkan blokir diblokir blok diblok block blocked ban banned "
+    "tindak ditindak ditindaklanjuti report reporting reported harassing grooming creepy stalking "
+    "hapus dihapus remove suspend act action tindakan laporan diproses".split())
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -60,15 +67,20 @@ def extract(
     text, forwarded_text, subject = text or "", forwarded_text or "", subject or ""
     # Tokenize once: the sender's own words serve both category and language.
     own_tokens = [tokenize(subject), tokenize(text)]
-    category, severity, words = classify_tokens(rules.categories, [*own_tokens, tokenize(forwarded_text)])
+    fwd_tokens = tokenize(forwarded_text)
+    category, severity, words = classify_tokens(rules.categories, [*own_tokens, fwd_tokens])
     category, severity, minor = raise_for_minor(rules.categories, [subject, text, forwarded_text], category, severity)
-    # Bare handles ("cindy.manja21 open bo") only in an email that is a report by its words.
+    # Bare handles ("cindy.manja21 open bo") only in an email that is a report by
+    # its words: a category's, or the sender asking for action ("tolong diblokir",
+    # "please ban him"); else only by their shape (chat speakers, notifications).
+    report = category is not None or any(not _REPORT_WORDS.isdisjoint(t) for t in own_tokens)
     limit = settings.limits.max_accounts_per_report
     cap = collection_cap(limit)
     account_ids = find_accounts(
         rules.accounts, text, tuple(html_links or ()), forwarded_text, subject,
         reporter_address, reporter_name or "",
-        bare=settings.accounts.bare_handles and category is not None, cap=cap,
+        bare=settings.accounts.bare_handles, report=report, cap=cap,
+        text_tokens=own_tokens[1], forwarded_tokens=fwd_tokens, subject_tokens=own_tokens[0],
     )
     excess: list[str] = []
     if len(account_ids) > limit:  # a list of handles, not a report about one: staff decide

@@ -34,7 +34,9 @@ from re import _constants as _sre_constants, _parser as _sre_parser  # to find a
 from ..config import AccountSettings
 
 # Words around a label that make the handle the reporter's own.
-_OWN_BEFORE = r"(?:my|my\s+own)"
+# "my account", "my own account", "my creator account"; "your username:" (a web form asking the
+# sender's), "your help account x" (written to the platform: its own account). Neither is reported.
+_OWN_BEFORE = r"(?:my|your)(?:\s{1,4}[a-z]{2,12})?"
 _OWN_AFTER = r"(?:\s{1,4}(?:saya|aku|gue|gw|sendiri)|ku)\b"
 _CONNECTOR = r"(?:\s{0,4}[:：]|\s{1,4}(?:is|adalah|yaitu)\b)?"
 
@@ -75,8 +77,20 @@ _OTHER_SITE = re.compile(
 )
 
 
+# The site names as words: the full pattern runs only when one is among the
+# words just before the handle (most handles have none near them).
+_SITE_NAMES = frozenset(
+    w + suffix for w in ("instagram insta ig twitter x tiktok tik telegram tele tg facebook fb whatsapp wa "
+                         "snapchat snap michat line threads youtube yt discord onlyfans linktree twitch "
+                         "reddit wechat kik").split() for suffix in ("", "nya"))
+_NON_WORD = str.maketrans({c: " " for c in "()[]{}:：=,;/'\"“”‘’.!?@-"})
+
+
 def _other_site_before(text: str, pos: int) -> bool:
-    return _OTHER_SITE.search(text, max(0, pos - 60), pos) is not None
+    start = max(0, pos - 60)
+    if _SITE_NAMES.isdisjoint(text[start:pos].lower().translate(_NON_WORD).split()):
+        return False
+    return _OTHER_SITE.search(text, start, pos) is not None
 
 
 # Under re.IGNORECASE an ASCII character matches its other case and, for
@@ -164,7 +178,7 @@ def compile_account_rules(accounts: AccountSettings, own_addresses: tuple[str, .
 
     def own_pattern(alt: str) -> re.Pattern:
         return re.compile(
-            rf"(?=[mM{first}])"
+            rf"(?=[mMyY{first}])"
             rf"(?:\b{_OWN_BEFORE}\s{{1,4}}(?:{alt})|{_BEFORE}(?:{alt}){_OWN_AFTER})"
             rf"{_CONNECTOR}\s{{0,4}}@?{_OPEN_QUOTE}(?P<h>{handle}){_AFTER}",
             re.IGNORECASE,
@@ -243,13 +257,14 @@ def _label_starts(rules: AccountRules, text: str, low: str | None) -> list[int] 
 
 
 def _own_starts(text: str, low: str, label_starts: list[int]) -> list[int]:
-    """Where rules.own can start: a label, or "my" after a non-word character (\\b)."""
+    """Where rules.own can start: a label, or "my"/"your" after a non-word character (\\b)."""
     my = []
-    q = low.find("my")
-    while q >= 0:
-        if q == 0 or not (text[q - 1].isalnum() or text[q - 1] == "_"):
-            my.append(q)
-        q = low.find("my", q + 1)
+    for word in ("my", "your"):
+        q = low.find(word)
+        while q >= 0:
+            if q == 0 or not (text[q - 1].isalnum() or text[q - 1] == "_"):
+                my.append(q)
+            q = low.find(word, q + 1)
     return sorted(set(label_starts).union(my)) if my else label_starts
 
 
@@ -295,8 +310,8 @@ def _is_domain(tok: str) -> bool:
     return len(parts) >= 3 and len(parts[-1]) == 2 and parts[-2] in _SECOND_LEVEL
 
 
-def _clean(rules: AccountRules, raw: str) -> str | None:
-    tok = raw.rstrip(_STRIP)  # sentence punctuation: "akun @foo.bar." -> foo.bar
+def _clean(rules: AccountRules, raw: str, strip: str = _STRIP) -> str | None:
+    tok = raw.rstrip(strip)  # sentence punctuation: "akun @foo.bar." -> foo.bar
     if not rules.handle.fullmatch(tok):
         return None
     low = tok.lower()
@@ -393,11 +408,6 @@ def _scan_urls(rules: AccountRules, text: str, low: str | None = None,
 # token that cannot be prose counts: an inner '.' or '_', or letters and
 # digits mixed; and none of the look-alikes below.
 
-# A candidate: not glued to a URL, an address, a path or a query ('/', '@',
-# '?', '=', '&', '#', '+' or a word character before it; a word character,
-# '@' or '/' after it).
-# Possessive: "jessy.bdg.vip@gmail.com" is never cut back to "jessy.bdg".
-_BARE = re.compile(r"(?<![\w.@/?&=#+%\\-])[A-Za-z][A-Za-z]*+[._0-9][A-Za-z0-9._]*+(?![\w@/-])")
 # Domains: the last label is a top-level domain (a handle cannot hold '-',
 # so "slotgacor-vip.example" never gets here whole, and a '_' is never in a domain).
 _BARE_TLDS = _TLDS | frozenset("vip ly ee tv cc co top club live link bet win asia pro cloud click fun "
@@ -421,25 +431,41 @@ _UNIT_NUMBER = re.compile(
 _SIGN_OFF = re.compile(
     r"^[ \t]*(?:(?:best|kind|warm)?\s?regards|regards|thanks(?: again)?|thank you(?: very much)?|cheers|"
     r"sincerely|best|salam(?: hangat)?|hormat saya|wassalam|terima ?kasih(?: banyak)?|trims|makasih|tks|"
-    r"sent from my \w+|dikirim dari \w+.*|get outlook for \w+|-- ?)[ \t]*[,.!]*[ \t]*$",
-    re.IGNORECASE | re.MULTILINE)
+    r"sent from my \w+|dikirim dari \w+.*|get outlook for \w+|-- ?)[ \t]*[,.!]*[ \t]*\r?$",
+    re.IGNORECASE)
 
 
 def _own_text_end(text: str, own_addresses: frozenset[str]) -> int:
     """Index where the sender's own words end, for bare handles."""
     end = len(text)
-    m = _SIGN_OFF.search(text)
-    if m is not None:
-        end = m.start()
+    pos = 0
+    for line in text.split("\n"):  # only short lines can be a sign-off: far cheaper than a search
+        if len(line) <= 40 and _SIGN_OFF.match(line):
+            end = pos
+            break
+        pos += len(line) + 1
     if own_addresses:
         low = text.lower()
         for addr in own_addresses:
             q = low.find(addr)
-            if 0 <= q < end:
+            while 0 <= q < end:
                 # The quoted header line of our own e-mail ("From: Obrolan Support <support@...>",
-                # "On ... <support@...> wrote:") starts the quote.
-                end = low.rfind("\n", 0, q) + 1
+                # "On ... <support@...> wrote:") starts the quote; a forward's "To: <support@...>" does not.
+                line_start = low.rfind("\n", 0, q) + 1
+                line_end = low.find("\n", q)
+                line = low[line_start:len(low) if line_end < 0 else line_end]
+                if _QUOTE_HEADER.search(line):
+                    end = line_start
+                    break
+                q = low.find(addr, q + 1)
     return end
+
+
+_QUOTE_HEADER = re.compile(r"^\s*(?:from|dari)\s*:|(?:wrote|menulis|schrieb|a écrit)\s*:\s*$")
+# "x, he is the victim", "x is a victim too", "x juga korban": a handle named as
+# the one harmed is not the one reported.
+_VICTIM_AFTER = re.compile(r"^[\s,.)]{0,3}(?:\w+\s{1,3}){0,3}(?:is|was|adalah|juga|itu|jadi)?\s{0,3}(?:a|the|also)?\s{0,3}"
+                           r"(?:victim|victims|korban)\b", re.IGNORECASE)
 
 
 def _is_bare_handle(rules: AccountRules, tok: str) -> bool:
@@ -451,47 +477,120 @@ def _is_bare_handle(rules: AccountRules, tok: str) -> bool:
     parts = low.replace("_", ".").split(".")
     dotted = low.split(".")
     has_digit = any(c.isdigit() for c in low)
-    if "." not in low and "_" not in low:
-        if not has_digit or tok.isupper() or _REDUP.fullmatch(low) or _UNIT_NUMBER.fullmatch(low):
-            return False  # a word, a code in capitals ("GACOR88"), "akun2", "umur14"
+    core = low.rstrip("_")  # the '.' or '_' must be inner
+    if "." not in core and "_" not in core:
+        if not has_digit or _REDUP.fullmatch(low) or _UNIT_NUMBER.fullmatch(low):
+            return False  # a word, "akun2", "umur14"
     if len(dotted) > 1:
         if "_" not in low and (dotted[-1] in _BARE_TLDS or _is_domain(low)):
             return False  # a domain
         if dotted[-1] in _FILE_EXTS:
             return False  # a file name
-        if all(p.isdigit() for p in dotted[1:]):
+        if all(p.isdigit() for p in dotted[1:]) and (len(dotted[0]) <= 3 or _UNIT_NUMBER.fullmatch(dotted[0] + "1")):
             return False  # a time, price, date or version with a word before it ("pk.21.00", "Rp.750.000")
         if dotted[0] in _ABBREV_FIRST or all(len(p) <= 2 for p in dotted):
             return False  # an abbreviation ("Jl.Sudirman", "U.S.A", "a.n.")
-    if all(p in rules.not_handles for p in parts if p):
-        return False  # ordinary words glued ("dia.sudah")
+    if all(p in rules.not_handles for p in parts if p) or (
+            parts[0] in rules.not_handles and "_" not in low and not has_digit):
+        return False  # ordinary words glued by a typo ("dia.sudah", "tolong.cek")
     return True
 
 
-def _scan_bare(rules: AccountRules, text: str, own_end: int | None = None) -> list[tuple[int, str]]:
-    """Bare handles in text, up to own_end; the caller has already decided the
-    email is a report."""
+# A forwarded chat line's speaker ("om.genit_77: hai", "[21.03] x: ...") and a
+# platform notification's sender ("Pesan baru dari x", "New message from x")
+# say by their shape that the handle wrote to the reporter.
+_SPEAKER_BEFORE = re.compile(r"(?:^|\n)[ \t]*(?:[\[(]?\d{1,2}[.:]\d{2}(?:[.:]\d{2})?\s?(?:am|pm)?[\])]?[ \t]*[-–]?[ \t]*)?$",
+                             re.IGNORECASE)
+_NOTIFICATION_BEFORE = re.compile(
+    r"(?:message|messages|pesan|chat|request|permintaan\s{1,3}pertemanan|pertemanan|comment|komentar|"
+    r"reply|balasan|like|mention)\s{1,3}(?:baru\s{1,3})?(?:from|dari)\s{1,3}$", re.IGNORECASE)
+
+
+def _by_shape(text: str, start: int, end: int) -> bool:
+    if _NOTIFICATION_BEFORE.search(text, max(0, start - 40), start):
+        return True
+    return text.startswith(":", end) and _SPEAKER_BEFORE.search(text, max(0, start - 24), start) is not None
+
+
+# A candidate is not glued to a URL, an address, a path or a query: none of
+# these (nor a letter or digit) before it, none of _BARE_AFTER (nor a letter,
+# digit, or a '.' with more of a name after it) after it.
+_BARE_BEFORE = frozenset("_.@/?&=#+%-")
+_BARE_AFTER = frozenset("_@/-")
+
+
+def _scan_bare(rules: AccountRules, text: str, tokens: list[str] | None = None, own_addresses=frozenset(),
+               shaped_only: bool = False, whole: bool = False, most: int | None = None) -> list[tuple[int, str]]:
+    """Bare handles in text (up to the sender's sign-off or a quote of our own
+    mail, unless whole). shaped_only: only chat speakers and notification
+    senders (the email holds no other sign of being a report).
+
+    Candidates come from the category tokenizer's tokens (split in C, dots kept
+    between word characters; the caller has them already): only a token that
+    is not all letters can be a bare handle, and only those few are looked up
+    in the text, where their neighbours are checked. With `most`, only the
+    first `most` candidates in text order are looked up, and the scan stops
+    after `most` mentions (bounded time on a message of 150,000 handles)."""
+    if tokens is None:
+        from .category import tokenize
+        tokens = tokenize(text)
+    distinct = set(tokens)
+    # A trailing '.' or '_' is stripped, as after a label ([accounts] handle_pattern).
+    cands = distinct.difference(filter(str.isalpha, distinct))  # in C: most tokens are words
+    if most is not None and len(cands) > most:
+        cands = list(dict.fromkeys(t for t in tokens if t in cands))[:most]  # the first ones, in text order
+    cands = [t for t in cands if _is_bare_handle(rules, t.rstrip(_STRIP))]
+    if not cands:
+        return []
+    low = text.lower()
+    if len(low) != len(text):
+        return []  # indexes would not line up (rare: 'İ'); the labelled forms still work
+    end = len(text) if whole else _own_text_end(text, own_addresses)
     found = []
-    end = len(text) if own_end is None else own_end
-    for m in _BARE.finditer(text, 0, end):
-        start = m.start()
-        line_start = text.rfind("\n", 0, start) + 1
-        if text.startswith(">", line_start) or text[line_start:start].lstrip().startswith(">"):
-            continue  # quoted mail
-        tok = m.group().rstrip(_STRIP)
-        if not _is_bare_handle(rules, tok) or _other_site_before(text, start):
-            continue
-        h = _clean(rules, tok)
-        if h:
-            found.append((start, h))
+    for tok in cands:
+        tok = tok.rstrip(_STRIP)
+        n = len(tok)
+        q = low.find(tok)
+        while 0 <= q < end:
+            b = text[q - 1] if q else " "
+            k = q + n
+            while k < len(text) and text[k] in _STRIP:  # the stripped sentence punctuation
+                k += 1
+            a = text[k] if k < len(text) else " "
+            glued = b.isalnum() or b in _BARE_BEFORE or a.isalnum() or a in _BARE_AFTER
+            if not glued:  # else part of a longer token, an address, a URL or a path
+                _bare_at(rules, text, q, n, shaped_only, found)
+                if most is not None and len(found) >= most:
+                    return found
+            q = low.find(tok, q + 1)
     return found
+
+
+def _bare_at(rules: AccountRules, text: str, start: int, n: int, shaped_only: bool,
+             found: list[tuple[int, str]]) -> None:
+    """Check one occurrence of a candidate in its context."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].lstrip().startswith(">"):
+        return  # quoted mail
+    tok = text[start:start + n]
+    if "." not in tok and "_" not in tok and tok.isupper():
+        return  # a code in capitals ("GACOR88")
+    if _other_site_before(text, start) or (shaped_only and not _by_shape(text, start, start + n)):
+        return
+    h = _clean(rules, tok)
+    if h:
+        victim = _VICTIM_AFTER.match(text[start + n:start + n + 40]) is not None
+        found.append((start, "!" + h if victim else h))  # "!": named as a victim (see find_accounts)
+
+
+_NAME_SPLIT = re.compile(r"[\W_\d]+")
 
 
 def _own_name(h: str, names: list[list[str]]) -> bool:
     """Whether a handle spells the sender's name: every part of it is a
     (prefix of a) part of the name or address, and one part is a whole one of
     at least 3 letters ("chloe.t" for Chloe Tan, "nat.brooks" for Natalie Brooks)."""
-    parts = [p for p in re.split(r"[._\d]+", h) if p]
+    parts = [p for p in _NAME_SPLIT.split(h) if p]
     if not parts:
         return False
     for name in names:
@@ -514,10 +613,16 @@ def find_accounts(
     reporter_name: str,
     bare: bool = False,
     cap: int | None = None,
+    report: bool = True,
+    text_tokens: list[str] | None = None,
+    forwarded_tokens: list[str] | None = None,
+    subject_tokens: list[str] | None = None,
 ) -> list[str]:
     """Lower-cased handles in order of first mention (text, links, forwarded
     text, subject), without duplicates, the reporter's own ones removed.
-    bare: also take bare handles (the caller knows the email is a report).
+    bare: also take bare handles; all of them when `report` (the caller knows
+    the email is a report), else only chat speakers and notification senders.
+    *_tokens: the texts split by category.tokenize, when the caller has them.
 
     With `cap`, at most that many are returned, and the scanners stop after a
     bounded number of mentions (a message can list 150,000 handles)."""
@@ -525,8 +630,9 @@ def find_accounts(
     low = fold(text) if text else None
     starts = _label_starts(rules, text, low) if text else None
     found = _scan_text(rules, text, low, starts, most) if text else []
+    shaped_only = not report
     if bare and text:
-        found = sorted(found + _scan_bare(rules, text, _own_text_end(text, rules.own_addresses)),
+        found = sorted(found + _scan_bare(rules, text, text_tokens, rules.own_addresses, shaped_only, most=most),
                        key=lambda p: p[0])[:most]
     mentions: list[str] = [h for _, h in found]
     for link in html_links:
@@ -536,12 +642,15 @@ def find_accounts(
     if forwarded_text and (most is None or len(mentions) < most):
         fwd = _scan_text(rules, forwarded_text, most=most)
         if bare:
-            fwd = sorted(fwd + _scan_bare(rules, forwarded_text), key=lambda p: p[0])[:most]
+            fwd = sorted(fwd + _scan_bare(rules, forwarded_text, forwarded_tokens, shaped_only=shaped_only,
+                                          whole=True, most=most), key=lambda p: p[0])[:most]
         mentions.extend(h for _, h in fwd)
     if subject and (most is None or len(mentions) < most):
         mentions.extend(h for _, h in _scan_text(rules, subject, most=most))
-        if bare:
-            mentions.extend(h for _, h in _scan_bare(rules, subject))
+        if bare and report:
+            mentions.extend(h for _, h in _scan_bare(rules, subject, subject_tokens, whole=True, most=most))
+    victims = {h[1:] for h in mentions if h.startswith("!")}
+    mentions = [h for h in mentions if not h.startswith("!")]
     if not mentions:
         return []
 
@@ -552,12 +661,12 @@ def find_accounts(
         excluded.update(h.rstrip(_STRIP).lower() for h in own_handles(rules, subject))
     signatures = {s for s in (_squash(reporter_name or ""),
                               _squash((reporter_address or "").split("@", 1)[0])) if len(s) >= 4}
-    names = [[p for p in re.split(r"[\W_\d]+", n.lower()) if p]
+    names = [[p for p in _NAME_SPLIT.split(n.lower()) if p]
              for n in (reporter_name or "", (reporter_address or "").split("@", 1)[0])]
     names = [n for n in names if n]
     out: dict[str, None] = {}
     for h in mentions:
-        if h in excluded or _squash(h) in signatures or _own_name(h, names):
+        if h in excluded or h in victims or _squash(h) in signatures or (names and _own_name(h, names)):
             continue
         out.setdefault(h, None)
         if cap is not None and len(out) >= cap:

@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 
 from ..cases import lifecycle
 from ..cases import limits
-from ..cases.dedupe import fingerprint, same_accounts, similar
+from ..cases.dedupe import EarlierReport, fingerprint, resend_of
 from ..cases.linking import give_account
 from ..config import Settings
 from ..errors import StoreError
@@ -232,7 +232,8 @@ class Processor:
         if not m.reporter:
             return None
         ext, category = m.ext, m.ext.category or "other"
-        earlier = self._resend_of(m.reporter, m.row["received_at"], ext.account_ids, m.prep.fingerprint)
+        earlier = self._resend_of(m.reporter, m.row["received_at"], ext.account_ids, m.prep.fingerprint,
+                                  m.parsed.attachments)
         if earlier is None:
             return None
         m.row.update(kind="resend", reason=f"re-sent report, same as message {earlier}", duplicate_of=earlier)
@@ -299,14 +300,22 @@ class Processor:
             cases.append(case)
         return cases, opened
 
-    def _resend_of(self, reporter: str, received_at: str, account_ids: list[str], fp: str) -> int | None:
+    def _resend_of(self, reporter: str, received_at: str, account_ids: list[str], fp: str,
+                   attachments=()) -> int | None:
+        """The rule is cases.dedupe.resend_of; this gathers the reporter's reports in the window."""
         at = parse_iso(received_at)
         since = iso(at - self.resend_window)
-        for earlier in msg_store.recent_reports_by(self.db, reporter, since, received_at):
-            if same_accounts(account_ids, json.loads(earlier["account_ids"])) and \
-                    similar(fp, earlier["text_fingerprint"]):
-                return earlier["message_id"]
-        return None
+        db = self.db
+
+        def earlier():  # lazily: the first match ends the look-up
+            for r in msg_store.recent_reports_by(db, reporter, since, received_at):
+                yield EarlierReport(
+                    r["message_id"], tuple(json.loads(r["account_ids"])), r["text_fingerprint"],
+                    frozenset(a["sha256"] for a in msg_store.attachments_of(db, r["message_id"]) if a["sha256"]),
+                    all(case_store.report_in_open_case(db, r["id"], a) for a in account_ids))
+
+        files = [a.sha256 or sha256(a.payload) for a in attachments if a.payload and not a.skipped_reason]
+        return resend_of(account_ids, files, fp, earlier())
 
     def _reply_targets(self, parsed: ParsedMessage, reporter: str) -> list[dict]:
         """Cases this message answers, as named by a case tag or by our Message-IDs,

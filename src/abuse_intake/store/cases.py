@@ -86,6 +86,14 @@ def link_report(db, *, case_id: int, report_id: int, reporter: str | None, langu
     )
 
 
+def report_in_open_case(db, report_id: int, account_id: str) -> bool:
+    """Whether the open case of account_id holds the report (a resend needs the case still open)."""
+    return db.conn.execute(
+        "SELECT 1 FROM cases c JOIN case_reports cr ON cr.case_id = c.id "
+        "WHERE c.account_id = ? AND c.status = 'open' AND cr.report_id = ?", (account_id, report_id),
+    ).fetchone() is not None
+
+
 def case_by_ref(db, ref: str) -> dict | None:
     return one_row(db, "SELECT * FROM cases WHERE ref = ?", (ref.strip().upper(),))
 
