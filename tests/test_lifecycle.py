@@ -193,15 +193,14 @@ def test_reopen_folds_the_accounts_newer_open_case_into_the_reopened_one(env):
 def test_send_skips_an_email_cancelled_after_it_read_the_queue(env, monkeypatch):
     first = env(email(sender="ana.l@gmail.com", body="akun @dewi_manja88 open BO"))
     [ack] = outbox_store.list_emails(env.db)
-    real_refuse = notify_outbox._refuse
+    real_hold = notify_outbox._hold
 
-    def cancel_then_check(db, settings, row, *args):
-        # `send` has claimed the row (issue 15.1: claims with a lease, committed) and
-        # staff cancel it before it goes out
-        lifecycle.cancel_email(env.db, ack["id"], by="rina", note="stop it")
-        return real_refuse(db, settings, row, *args)
+    def cancel_then_check_the_cap(db, settings, row, now, result):
+        # Runs after the row was claimed and committed, before it is sent: staff cancel it meanwhile.
+        lifecycle.cancel_email(env.db, row["id"], by="rina", note="stop it")
+        return real_hold(db, settings, row, now, result)
 
-    monkeypatch.setattr(notify_outbox, "_refuse", cancel_then_check)
+    monkeypatch.setattr(notify_outbox, "_hold", cancel_then_check_the_cap)
     result = notify_outbox.deliver_pending(env.db, env.settings)
     assert result.sent == 0
     assert outbox_store.get(env.db, ack["id"])["status"] == "cancelled"
