@@ -352,7 +352,7 @@ def test_note_assign_take_and_link(store):
     assert c.post(f"/cases/{needs}/link", {"account_id": "@Found_Later", "csrf_token": token})[0] == 303
     data = case_json(store, needs)
     assert data["assignee"] == "tri1" and data["account_id"] == "found_later" and data["status"] == "open"
-    assert [(a["actor"], a["action"]) for a in data["audit"]] == [("tri1", "note"), ("tri1", "assign"),
+    assert [(a["actor"], a["action"]) for a in data["audit"]] == [("tri1", "note"), ("tri1", "claim"),
                                                                    ("tri1", "link")]
     _, _, page = c.get(f"/cases/{needs}")
     assert b"checking &lt;b&gt;this&lt;/b&gt;" in page
@@ -482,3 +482,40 @@ def test_web_command_serves_the_console_and_creates_the_secret_key(tmp_path: Pat
         proc.wait(timeout=10)
     key = config.load(cfg).web.secret_key_file
     assert key.exists() and stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_lifecycle_from_the_case_page_cancel_email_reopen_measure_take_over(store):
+    """Issue 12's library actions through the console (after the dashboard test: this reopens a case)."""
+    tri, lead = client(store, "tri1"), client(store, "lead1")
+    ref = ref_of(store, "cantik_vulgar")  # decided by tri1 above; its outcome email still waits
+    waiting = [o for o in cli_json(store[0], "outbox", "list") if ref in o["case_refs"] and o["status"] == "pending"]
+    assert waiting
+    token = tri.csrf(f"/cases/{ref}")
+    _, _, page = tri.get(f"/cases/{ref}")
+    assert f'/cases/{ref}/emails/{waiting[0]["id"]}/cancel'.encode() in page and b"/reopen" not in page
+    assert tri.post(f"/cases/{ref}/emails/{waiting[0]['id']}/cancel", {"note": "wrong reporter",
+                                                                        "csrf_token": token})[0] == 303
+    assert [o["status"] for o in cli_json(store[0], "outbox", "list") if o["id"] == waiting[0]["id"]] == ["cancelled"]
+    # Reopening is a lead's: a triager is refused, a lead reopens with a reason.
+    assert tri.post(f"/cases/{ref}/reopen", {"note": "mistake", "csrf_token": token})[0] == 403
+    lead_token = lead.csrf(f"/cases/{ref}")
+    assert lead.post(f"/cases/{ref}/reopen", {"note": "mistake", "csrf_token": lead_token})[0] == 303
+    shown = case_json(store, ref)
+    assert shown["status"] == "open"
+    assert [(a["actor"], a["action"]) for a in shown["audit"]][-2:] == [("tri1", "cancel_email"), ("lead1", "reopen")]
+    # The measure can be chosen: a low "other" case banned, with the reason recorded.
+    hostile = ref_of(store, "hostile_acc")
+    assert tri.post(f"/cases/{hostile}/decide", {"violation": "other", "measure": "ban", "reason": "spam bot",
+                                                 "csrf_token": token})[0] == 303
+    assert case_json(store, hostile)["sanctions"][0]["action"] == "ban"
+    assert tri.post(f"/cases/{ref}/decide", {"violation": "sexual_content", "measure": "restrict", "days": "x",
+                                             "csrf_token": token})[0] == 409
+    # Taking a case someone else holds: refused for a triager, a lead takes it over.
+    trafo = ref_of(store, "trafo_acc")
+    assert lead.post(f"/cases/{trafo}/assign", {"take": "1", "csrf_token": lead_token})[0] == 303
+    status, _, body = tri.post(f"/cases/{trafo}/assign", {"take": "1", "csrf_token": token})
+    assert status == 409 and b"held by lead1" in body
+    assert tri.post(f"/cases/{ref}/assign", {"take": "1", "csrf_token": token})[0] == 303
+    assert lead.post(f"/cases/{ref}/assign", {"take": "1", "csrf_token": lead_token})[0] == 303
+    last = case_json(store, ref)["audit"][-1]
+    assert case_json(store, ref)["assignee"] == "lead1" and last["action"] == "claim" and last["detail"]["forced"]

@@ -23,7 +23,7 @@ from flask import Flask, Response, abort, g, redirect, render_template, request,
 from markupsafe import Markup
 
 from .. import localtime
-from ..cases import triage
+from ..cases import lifecycle, triage
 from ..config import SEVERITIES, Settings
 from ..errors import IntakeError, NotFoundError
 from ..store import blobs
@@ -193,9 +193,25 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
         severity = request.form.get("severity") or None
         if violation != "none" and violation not in settings.categories:
             return _case_page(ref, error="choose a category, or “none” for no violation", status=400)
+        measure = (request.form.get("measure") or "").strip() or None
+        if measure == "restrict":
+            measure = f"restrict:{(request.form.get('days') or '').strip()}"
         return _act(ref, "decide", lambda: triage.decide(
             db(), settings, ref, by=g.session.user.name, violation=None if violation == "none" else violation,
-            severity=severity if violation != "none" else None, note=request.form.get("note")), "decided")
+            severity=severity if violation != "none" else None, note=request.form.get("note"),
+            measure=measure if violation != "none" else None,
+            reason=(request.form.get("reason") or "").strip() or None), "decided")
+
+    @app.post("/cases/<ref>/reopen")
+    def reopen(ref: str):
+        return _act(ref, "reopen", lambda: lifecycle.reopen(db(), settings, ref, by=g.session.user.name,
+                                                              note=request.form.get("note", "")), "reopened")
+
+    @app.post("/cases/<ref>/emails/<int:outbox_id>/cancel")
+    def cancel_email(ref: str, outbox_id: int):
+        return _act(ref, "decide", lambda: lifecycle.cancel_email(db(), outbox_id, by=g.session.user.name,
+                                                                    note=request.form.get("note", "")),
+                    "email cancelled")
 
     @app.post("/cases/<ref>/note")
     def note(ref: str):
@@ -204,8 +220,13 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
 
     @app.post("/cases/<ref>/assign")
     def assign(ref: str):
-        to = g.session.user.name if request.form.get("take") else request.form.get("to", "")
-        return _act(ref, "assign", lambda: triage.assign(db(), ref, to=to, by=g.session.user.name), "assigned")
+        user = g.session.user
+        if request.form.get("take"):
+            # Taking a case someone else holds is refused, except for a lead (recorded as forced).
+            return _act(ref, "assign", lambda: lifecycle.claim(db(), ref, by=user.name, force=user.can("reopen")),
+                        "taken")
+        return _act(ref, "assign", lambda: triage.assign(db(), ref, to=request.form.get("to", ""), by=user.name),
+                    "assigned")
 
     @app.post("/cases/<ref>/link")
     def link(ref: str):
