@@ -519,3 +519,21 @@ def test_lifecycle_from_the_case_page_cancel_email_reopen_measure_take_over(stor
     assert lead.post(f"/cases/{ref}/assign", {"take": "1", "csrf_token": lead_token})[0] == 303
     last = case_json(store, ref)["audit"][-1]
     assert case_json(store, ref)["assignee"] == "lead1" and last["action"] == "claim" and last["detail"]["forced"]
+
+
+def test_bulk_decision_from_the_queue_is_a_leads(store):
+    tri, lead = client(store, "tri1"), client(store, "lead1")
+    assert b'name="ref"' not in tri.get("/")[2]
+    target = [c["ref"] for c in cli_json(store[0], "cases", "list", "--status", "open")][-1]
+    assert tri.post("/bulk/decide", {"ref": target, "violation": "none", "csrf_token": tri.csrf()})[0] == 403
+    assert case_json(store, target)["status"] == "open"
+    assert b'name="ref"' in lead.get("/")[2]
+    fields = [("ref", target), ("ref", "OB-999999"), ("violation", "none"), ("note", "bogus reports"),
+              ("csrf_token", lead.csrf())]
+    req = urllib.request.Request(lead.base + "/bulk/decide", data=urllib.parse.urlencode(fields).encode())
+    with lead.opener.open(req, timeout=20) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "no case OB-999999" in page  # one refused, the other decided
+    assert re.search(rf"{target}</a></td>\s*<td class=\"done\">decided", page)
+    shown = case_json(store, target)
+    assert shown["decision"] == "no_violation" and shown["decided_by"] == "lead1"

@@ -161,6 +161,20 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
         return render_template("queue.html", q=q, f=f, categories=list(settings.categories), severities=SEVERITIES,
                                statuses=views.STATUSES, ages=list(views.AGES))
 
+    @app.post("/bulk/decide")
+    def bulk_decide():
+        require("bulk")
+        violation = request.form.get("violation", "")
+        if violation != "none" and violation not in settings.categories:
+            abort(400)
+        try:
+            items = lifecycle.decide_many(db(), settings, request.form.getlist("ref"), by=g.session.user.name,
+                                          violation=None if violation == "none" else violation,
+                                          note=request.form.get("note") or None)
+        except IntakeError as exc:
+            return render_template("error.html", code=400, message=str(exc)), 400
+        return render_template("bulk.html", items=items, violation=violation)
+
     # -- one case -----------------------------------------------------------
 
     def _case_page(ref: str, error: str | None = None, status: int = 200, done: str | None = None):
