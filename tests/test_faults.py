@@ -66,6 +66,7 @@ def _all_stored_once(db: Path, mails: list[bytes]) -> None:
 ], ids=["before-fetch-2", "inside-batch-2", "commit-to-mark"])
 def test_imap_stopped_mid_run_exits_75_and_next_run_resumes(dovecot, tmp_path, at, committed):
     conf = dovecot.config_toml(tmp_path, mailbox__batch_size=2, mailbox__mark_done_every=1)
+    assert cli(conf, "init").returncode == 0  # the database exists (init), so stderr holds only the error
     mails = _reports(6)
     dovecot.append_many(mails)
     run = Paused(conf, "poll", at=at, workdir=tmp_path / "pause")
@@ -251,7 +252,9 @@ def _time_passes(db: Path) -> None:
 
 def _smtp_conf(tmp_path: Path, url: str, mails: list[bytes]) -> Path:
     make_maildir(tmp_path / "mailbox", mails)
-    return write_config(tmp_path, outgoing_url=url, replace=OUT_TIMEOUT)
+    conf = write_config(tmp_path, outgoing_url=url, replace=OUT_TIMEOUT)
+    assert cli(conf, "init").returncode == 0  # the database exists (init), so stderr holds only the error
+    return conf
 
 
 def test_smtp_down_intake_goes_on_and_the_emails_wait(tmp_path, smtp_server):

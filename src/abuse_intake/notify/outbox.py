@@ -273,7 +273,7 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
             if down is None and transport is None:
                 try:
                     transport = smtp.open_transport(
-                        out, deadline=min(out.connection_deadline, run_end - time.monotonic()))
+                        out, deadline=min(out.connection_deadline, run_end - time.monotonic()), db=db)
                 except DeliveryError as exc:
                     if exc.permanent:
                         raise
