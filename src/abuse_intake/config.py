@@ -75,7 +75,6 @@ class OAuth2Settings:
     provider: str = ""  # microsoft | google | "" (explicit URLs)
     tenant: str = ""
     device_authorization_url: str = ""  # RFC 8628, for `oauth2 authorize`
-    authorization_url: str = ""  # RFC 8252 auth-code + PKCE, for `oauth2 authorize --browser`
     timeout: float = 10.0  # seconds for the whole token request
 
     def key(self, name: str) -> str:
@@ -446,7 +445,6 @@ _PROVIDERS = {
     "microsoft": {
         "token_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
         "device_authorization_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
-        "authorization_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
         "scope": {
             ("mailbox", "client_credentials"): "https://outlook.office365.com/.default",
             ("outgoing", "client_credentials"): "https://outlook.office365.com/.default",
@@ -457,7 +455,6 @@ _PROVIDERS = {
     "google": {
         "token_url": "https://oauth2.googleapis.com/token",
         "device_authorization_url": "https://oauth2.googleapis.com/device/code",
-        "authorization_url": "https://accounts.google.com/o/oauth2/v2/auth",
         "scope": {
             ("mailbox", "refresh_token"): "https://mail.google.com/",
             ("outgoing", "refresh_token"): "https://mail.google.com/",
@@ -500,7 +497,6 @@ def _auth(r: "_Reader", section: str, local: bool) -> dict:
         tenant=tenant,
         token_url=url("token_url", True),
         device_authorization_url=url("device_authorization_url", False),
-        authorization_url=url("authorization_url", False),
         client_id=r.str(key + "client_id"),
         grant=grant,
         scope=r.str(key + "scope", default=preset.get("scope", {}).get((section, grant), "")),
