@@ -41,11 +41,12 @@ def test_status_before_and_after_a_poll_with_the_relay_down(tmp_path):
     assert st["health"] == "ok" and cli(conf, "status", "--check").returncode == 0
 
     warn = write_config(tmp_path, outgoing_url=f"smtp://127.0.0.1:{free_port()}",
-                        extra="[health]\noutbox_pending_warn = 2\n")
+                        replace={"outbox_pending_warn = 100": "outbox_pending_warn = 2"})
     w = cli(warn, "status", "--check")
     assert w.returncode == 1 and w.stdout.strip() == "ABUSE-INTAKE WARNING: 2 emails pending"
     crit = write_config(tmp_path, outgoing_url=f"smtp://127.0.0.1:{free_port()}",
-                        extra="[health]\nlast_poll_warn_minutes = 0\nlast_poll_crit_minutes = 0\n")
+                        replace={"last_poll_warn_minutes = 15": "last_poll_warn_minutes = 0",
+                                 "last_poll_crit_minutes = 60": "last_poll_crit_minutes = 0"})
     assert cli(crit, "status", "--check").returncode == 2
 
 

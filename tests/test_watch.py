@@ -97,7 +97,7 @@ def test_outage_is_retried_with_backoff_and_logged_once(dovecot, tmp_path):
 
 def test_without_idle_the_mailbox_is_polled_every_interval(tmp_path):
     maildir = make_maildir(tmp_path / "mailbox", [])
-    conf = write_config(tmp_path, extra="[watch]\ninterval = 1\n")
+    conf = write_config(tmp_path, replace={"interval = 60": "interval = 1"})
     proc = _start(conf)
     try:
         time.sleep(1.0)
