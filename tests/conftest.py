@@ -9,6 +9,7 @@ import pytest
 
 from support.dovecot import *  # noqa: F401,F403  (dovecot fixtures)
 from support.smtp import *  # noqa: F401,F403  (aiosmtpd fixtures)
+from support.oauth2 import *  # noqa: F401,F403  (a local OAuth2 server)
 
 REPO = Path(__file__).resolve().parent.parent
 # CI lays shared/ beside the clone; a developer's checkout has it at the same place.

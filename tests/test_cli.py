@@ -26,7 +26,9 @@ def setup(tmp_path):
         email(sender="d.four@gmail.com", subject="Out of office", body="I am away.",
               headers={"Auto-Submitted": "auto-replied"}),
     ])
-    return write_config(tmp_path)
+    conf = write_config(tmp_path)
+    assert cli(conf, "init").returncode == 0  # as an installation would (else a notice on stderr)
+    return conf
 
 
 def test_poll_json_counts_then_rerun_is_a_no_op(setup):
@@ -142,6 +144,7 @@ def test_mailbox_unreachable_exits_75_and_hides_password(tmp_path):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     path = write_config(tmp_path, mailbox_url=f"imap://support@127.0.0.1:{port}/INBOX")
+    assert cli(path, "init").returncode == 0  # the database exists (init), so stderr holds only the error
     proc = cli(path, "poll", env={"ABUSE_INTAKE_IMAP_PASSWORD": "s3cret-pw"})
     assert proc.returncode == 75, proc.stderr
     assert "s3cret-pw" not in proc.stderr + proc.stdout

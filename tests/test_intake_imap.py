@@ -471,6 +471,7 @@ def test_e2e_poll_files_cases_moves_mail_and_a_rerun_adds_nothing(dovecot, tmp_p
 def test_e2e_server_down_exits_75_and_the_next_run_catches_up(dovecot, tmp_path):
     dovecot.append_many(reports_for(2))
     cfg = dovecot.config_toml(tmp_path)
+    assert cli(cfg, "init").returncode == 0  # the database exists (init), so stderr holds only the error
     dovecot.stop()
     proc = cli(cfg, "poll", "--json")
     assert proc.returncode == 75, proc.stderr

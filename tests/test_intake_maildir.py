@@ -43,11 +43,16 @@ def test_none_leaves_the_folder_as_it_is(tmp_path):
     assert sorted(p.name for p in (root / "new").iterdir()) == before
 
 
-def test_not_a_maildir_is_a_mailbox_error(tmp_path):
+def test_not_a_maildir_is_a_configuration_error(tmp_path):
+    # Issue 13: waiting (exit 75) never makes a missing folder appear; it is a config error (78).
     import pytest
-    from abuse_intake.errors import MailboxError
-    with pytest.raises(MailboxError, match="not a Maildir"):
+    from abuse_intake.errors import ConfigError
+    with pytest.raises(ConfigError, match="does not exist"):
         with _source(tmp_path / "nothing"):
+            pass
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ConfigError, match="not a Maildir"):
+        with _source(tmp_path / "plain"):
             pass
 
 

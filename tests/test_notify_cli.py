@@ -86,6 +86,7 @@ def test_send_exits_75_when_the_server_is_down(tmp_path, smtp_server):
 
 def test_send_with_nothing_waiting(tmp_path):
     cfg = write_config(tmp_path)
+    db_for(config.load(cfg)).conn.close()  # an existing store: else the new-database notice joins the output
     result = run(cfg, "send", "--json")
     assert result.exit_code == 0 and json.loads(result.output)["sent"] == 0
     assert run(cfg, "outbox", "list").output.strip() == "outbox is empty"

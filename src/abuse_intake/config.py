@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import dataclasses
 import os
 import re
 import tomllib
@@ -57,6 +58,47 @@ DEFAULT_MINOR_PATTERNS = (
 
 
 @dataclass(frozen=True)
+class OAuth2Settings:
+    """Where and how to get an OAuth2 access token (XOAUTH2) for `section`.
+
+    Holds only the names of the env variable / files with the secrets, never
+    the secrets themselves, so `config show` and a fork carry none."""
+
+    section: str  # "mailbox" or "outgoing": the key prefix in errors
+    token_url: str
+    client_id: str
+    grant: str  # client_credentials | refresh_token
+    scope: str = ""
+    client_secret_env: str = ""
+    client_secret_file: Path | None = None
+    refresh_token_file: Path | None = None
+    provider: str = ""  # microsoft | google | "" (explicit URLs)
+    tenant: str = ""
+    device_authorization_url: str = ""  # RFC 8628, for `oauth2 authorize`
+    timeout: float = 10.0  # seconds for the whole token request
+
+    def key(self, name: str) -> str:
+        return f"{self.section}.oauth2.{name}"
+
+    def client_secret(self) -> str:
+        """Read at the moment of a token request only (never kept in memory)."""
+        if self.client_secret_env:
+            value = os.environ.get(self.client_secret_env)
+            if value is not None:
+                return value
+        if self.client_secret_file is not None:
+            try:
+                return self.client_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(self.key("client_secret_file"),
+                                  f"cannot read {self.client_secret_file}: {exc.strerror}") from None
+        if self.client_secret_env:
+            raise ConfigError(self.key("client_secret_env"),
+                              f"environment variable {self.client_secret_env} is not set")
+        return ""  # a public client (device flow, PKCE) has none
+
+
+@dataclass(frozen=True)
 class MailboxSettings:
     scheme: str  # imap, imaps, imap+starttls, maildir
     host: str = ""
@@ -76,6 +118,8 @@ class MailboxSettings:
     url: str = ""
     # authserv-ids (RFC 8601) whose Authentication-Results we believe: our own MTA's.
     trusted_authserv_ids: tuple[str, ...] = ()
+    auth: str = "password"  # password | oauth2
+    oauth2: OAuth2Settings | None = None
 
     def password(self) -> str:
         return _read_secret("mailbox", self.password_env, self.password_file)
@@ -96,6 +140,8 @@ class OutgoingSettings:
     # that answers a byte at a time cannot hold a run (and the poll lock) longer.
     connection_deadline: float = 120.0
     run_deadline: float = 300.0
+    auth: str = "password"  # password | oauth2
+    oauth2: OAuth2Settings | None = None
 
     def password(self) -> str:
         return _read_secret("outgoing", self.password_env, self.password_file)
@@ -153,6 +199,21 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """`status --check` thresholds: (warning, critical), Nagios style."""
+
+    last_poll_warn_minutes: float = 15
+    last_poll_crit_minutes: float = 60
+    outbox_pending_warn: int = 100
+    outbox_pending_crit: int = 1000
+    outbox_oldest_warn_minutes: float = 60
+    outbox_oldest_crit_minutes: float = 360
+    outbox_failed_warn: int = 1
+    quarantine_warn: int = 1
+    quarantine_crit: int = 50
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path | None
     platform_name: str
@@ -182,6 +243,9 @@ class Settings:
     timezone: str = "UTC"  # [platform] timezone: how times are shown (stored in UTC)
     minor_patterns: tuple[str, ...] = DEFAULT_MINOR_PATTERNS  # [categories] minor_patterns
     outcome_delay_minutes: int = 0  # [notify]: outcome emails wait this long (an undo window)
+    watch_interval: float = 60.0  # `watch` without IDLE: seconds between polls
+    watch_idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE at most every 29 min; we use 25
+    health: "HealthSettings" = field(default_factory=lambda: HealthSettings())
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -224,6 +288,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         "categories", "classify", "templates", "limits", "policy", "enforcement", "processing",
         "web",
         "notify",
+        "watch", "health",
     }
     for key in data:
         if key == "storage":
@@ -278,6 +343,9 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         timezone=_timezone(r),
         minor_patterns=_minor_patterns(r),
         outcome_delay_minutes=r.int("notify.outcome_delay_minutes", default=0, minimum=0, maximum=7 * 24 * 60),
+        watch_interval=r.number("watch.interval", default=60, minimum=1),
+        watch_idle_renew=_idle_renew(r),
+        health=_health(r),
     )
     r.check_unknown()
     return settings
@@ -326,6 +394,7 @@ def _mailbox(r: "_Reader") -> MailboxSettings:
         url=url,
         trusted_authserv_ids=_authserv_ids(r),
     )
+    common.update(_auth(r, "mailbox", url.startswith("maildir:")))
     if not re.fullmatch(r"[A-Za-z0-9_$]+", common["done_keyword"]):
         raise ConfigError("mailbox.done_keyword", "must be letters, digits, '_' or '$' (an IMAP keyword atom)")
     if url.startswith("maildir:"):
@@ -349,6 +418,7 @@ def _outgoing(r: "_Reader") -> OutgoingSettings:
         connection_deadline=_seconds(r, "outgoing.connection_deadline", 120),
         run_deadline=_seconds(r, "outgoing.run_deadline", 300),
     )
+    common.update(_auth(r, "outgoing", url.startswith("dir:")))
     if url.startswith("dir:"):
         return OutgoingSettings(scheme="dir", path=_local_path(r, "outgoing", url, "dir:"), **common)
     parts, port = _server_url("outgoing", url, {"smtp": 25, "smtp+starttls": 587, "smtps": 465},
@@ -368,6 +438,98 @@ def _authserv_ids(r: "_Reader") -> tuple[str, ...]:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", v):
             raise ConfigError(f"mailbox.trusted_authserv_ids[{i}]", f"not a host name: {v!r}")
     return tuple(v.lower() for v in ids)
+
+
+# Presets: the token endpoint and default scopes of the two big providers.
+_PROVIDERS = {
+    "microsoft": {
+        "token_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        "device_authorization_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+        "scope": {
+            ("mailbox", "client_credentials"): "https://outlook.office365.com/.default",
+            ("outgoing", "client_credentials"): "https://outlook.office365.com/.default",
+            ("mailbox", "refresh_token"): "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+            ("outgoing", "refresh_token"): "https://outlook.office.com/SMTP.Send offline_access",
+        },
+    },
+    "google": {
+        "token_url": "https://oauth2.googleapis.com/token",
+        "device_authorization_url": "https://oauth2.googleapis.com/device/code",
+        "scope": {
+            ("mailbox", "refresh_token"): "https://mail.google.com/",
+            ("outgoing", "refresh_token"): "https://mail.google.com/",
+        },
+    },
+}
+
+
+def _auth(r: "_Reader", section: str, local: bool) -> dict:
+    """`auth` and the `[section.oauth2]` table (only for a server URL)."""
+    auth = r.choice(f"{section}.auth", ("password", "oauth2"), default="password")
+    table = r.table(f"{section}.oauth2")
+    if auth == "password":
+        if table:
+            raise ConfigError(f"{section}.oauth2", f'is only used with {section}.auth = "oauth2"')
+        return {}
+    if local:
+        raise ConfigError(f"{section}.auth", '"oauth2" needs a server URL, not a local folder')
+    key = f"{section}.oauth2."
+    provider = r.choice(key + "provider", ("", "microsoft", "google"), default="")
+    tenant = r.str(key + "tenant", default="common" if provider == "microsoft" else "")
+    if tenant and not re.fullmatch(r"[A-Za-z0-9.-]+", tenant):
+        raise ConfigError(key + "tenant", "must be a tenant id or domain (letters, digits, '.', '-')")
+    preset = _PROVIDERS.get(provider, {})
+    grants = ("client_credentials", "refresh_token") if provider != "google" else ("refresh_token",)
+    grant = r.choice(key + "grant", grants, default="refresh_token")
+
+    def url(name: str, required: bool) -> str:
+        default = preset.get(name, "").format(tenant=tenant) if preset else ("" if not required else r._MISSING)
+        value = r.str(key + name, default=default)
+        if value and not re.fullmatch(r"https?://[^\s]+", value):
+            raise ConfigError(key + name, f"must be an http(s) URL, got {value!r}")
+        if value.startswith("http://") and urlsplit(value).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(key + name, "must be https:// (http:// only on loopback)")
+        return value
+
+    settings = OAuth2Settings(
+        section=section,
+        provider=provider,
+        tenant=tenant,
+        token_url=url("token_url", True),
+        device_authorization_url=url("device_authorization_url", False),
+        client_id=r.str(key + "client_id"),
+        grant=grant,
+        scope=r.str(key + "scope", default=preset.get("scope", {}).get((section, grant), "")),
+        client_secret_env=r.str(key + "client_secret_env", default=""),
+        client_secret_file=r.path(key + "client_secret_file", default=None),
+        refresh_token_file=r.path(key + "refresh_token_file", default=None),
+        timeout=r.number(key + "timeout", default=10, minimum=0.1),
+    )
+    if not settings.client_id:
+        raise ConfigError(key + "client_id", "is required")
+    if grant == "client_credentials" and not (settings.client_secret_env or settings.client_secret_file):
+        raise ConfigError(key + "client_secret_file",
+                          "the client_credentials grant needs client_secret_env or client_secret_file")
+    return {"auth": auth, "oauth2": settings}
+
+
+def _health(r: "_Reader") -> HealthSettings:
+    d = HealthSettings()
+    values = {}
+    for f in dataclasses.fields(HealthSettings):
+        default = getattr(d, f.name)
+        if isinstance(default, int):
+            values[f.name] = r.int(f"health.{f.name}", default=default, minimum=0)
+        else:
+            values[f.name] = r.number(f"health.{f.name}", default=default, minimum=0)
+    return HealthSettings(**values)
+
+
+def _idle_renew(r: "_Reader") -> float:
+    value = r.number("watch.idle_renew", default=25 * 60, minimum=5)
+    if value > 25 * 60:  # servers may drop an IDLE after 30 min (RFC 2177 says re-issue within 29)
+        raise ConfigError("watch.idle_renew", "must be at most 1500 seconds (25 minutes)")
+    return value
 
 
 def _local_path(r: "_Reader", section: str, url: str, prefix: str) -> Path:

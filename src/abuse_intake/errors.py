@@ -117,3 +117,9 @@ class ExportError(IntakeError):
     """Evidence or a raw message could not be written where the user asked."""
 
     exit_code = EX_CANTCREAT
+
+
+class TokenEndpointError(IntakeError):
+    """The OAuth2 token endpoint could not be reached or answered 5xx (temporary)."""
+
+    exit_code = EX_TEMPFAIL

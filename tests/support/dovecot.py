@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import pytest
 from imapclient import IMAPClient
 
-__all__ = ["DovecotServer", "dovecot", "dovecot_tls", "free_port", "find_dovecot", "IMAP_USER", "IMAP_PASSWORD_ENV"]
+__all__ = ["DovecotServer", "dovecot", "dovecot_tls", "dovecot_oauth2", "free_port", "find_dovecot", "IMAP_USER", "IMAP_PASSWORD_ENV"]
 
 IMAP_USER = "support@obrolan.example"
 IMAP_PASSWORD_ENV = "ABUSE_INTAKE_TEST_IMAP_PW"
@@ -44,7 +44,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 auth_failure_delay = 0
 default_internal_user = {user}
 default_internal_group = {group}
@@ -58,7 +58,7 @@ namespace inbox {{
     auto = create
   }}
 }}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -125,7 +125,7 @@ class DovecotServer:
     host = "127.0.0.1"
     user = IMAP_USER
 
-    def __init__(self, root: Path, port: int | None = None, tls: bool = False):
+    def __init__(self, root: Path, port: int | None = None, tls: bool = False, introspection_url: str = ""):
         self.dovecot_bin, self.doveadm_bin = find_dovecot()
         self.root = root
         self.port = port or free_port()
@@ -149,8 +149,19 @@ class DovecotServer:
         if tls:
             _self_signed(root / "cert.pem", root / "key.pem")
             ssl_conf = f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
+        # introspection_url: XOAUTH2/OAUTHBEARER logins are checked there (shared/NOTES.md);
+        # the password login stays for the test helpers.
+        oauth2_passdb, mechanisms = "", ""
+        if introspection_url:
+            mechanisms = " xoauth2 oauthbearer"
+            (root / "oauth2.conf.ext").write_text(
+                f"introspection_url = {introspection_url}\nintrospection_mode = post\n"
+                "username_attribute = email\nactive_attribute = active\nactive_value = true\n")
+            oauth2_passdb = (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                             f"  args = {root}/oauth2.conf.ext\n}}\n")
         self.conf.write_text(_CONF.format(root=root, user=user, group=group, port=self.port,
-                                          tls_port=self.tls_port, ssl=ssl_conf))
+                                          tls_port=self.tls_port, ssl=ssl_conf, mechanisms=mechanisms,
+                                          oauth2_passdb=oauth2_passdb))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -355,12 +366,12 @@ def _dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(out).lstrip("\n") + "\n"
 
 
-def _serve(monkeypatch, tls: bool):
+def _serve(monkeypatch, tls: bool, introspection_url: str = ""):
     root = Path(tempfile.mkdtemp(prefix="abuse-intake-dovecot-"))
     root.chmod(0o755)  # the workers run as nobody and must reach the home
     server = None
     try:
-        server = DovecotServer(root, tls=tls)
+        server = DovecotServer(root, tls=tls, introspection_url=introspection_url)
         monkeypatch.setenv(IMAP_PASSWORD_ENV, server.password)
         server.start()
         yield server
@@ -384,3 +395,9 @@ def dovecot_tls(monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(server.cert)).
     """
     yield from _serve(monkeypatch, tls=True)
+
+
+@pytest.fixture
+def dovecot_oauth2(monkeypatch, oauth2_server):
+    """Like `dovecot`, plus XOAUTH2 logins checked at the `oauth2_server` fixture's introspection."""
+    yield from _serve(monkeypatch, tls=False, introspection_url=f"{oauth2_server.base}/introspect")

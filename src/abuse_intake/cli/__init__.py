@@ -35,6 +35,13 @@ COMMANDS = {
     "config": ".config_cmd:config_group",
     "users": ".users:users",
     "web": ".web:web",
+    # operators (issue 13)
+    "watch": ".watch:watch",
+    "status": ".status:status",
+    "doctor": ".doctor:doctor",
+    "backup": ".backup:backup",
+    "init": ".backup:init",
+    "oauth2": ".oauth2:oauth2_group",
 }
 
 

@@ -64,6 +64,16 @@ class App:
         if self._db is None:
             from ..store.db import open_db
             self._db = open_db(self.settings.database_path, self.settings.busy_timeout_ms)
+            if getattr(self._db, "created", False):
+                # Even under -q: a mistyped database.path in cron must reach the operator.
+                click.echo(f"abuse-intake: created a new database at {self.settings.database_path}", err=True)
+        return self._db
+
+    def existing_db(self):
+        """The store, never created: a missing file is a configuration error (exit 78)."""
+        if self._db is None:
+            from ..store.db import open_db
+            self._db = open_db(self.settings.database_path, self.settings.busy_timeout_ms, create=False)
         return self._db
 
     @property
@@ -72,6 +82,8 @@ class App:
         if self._db is None:
             from ..store.db import open_reader
             self._db = open_reader(self.settings.database_path, self.settings.busy_timeout_ms)
+            if getattr(self._db, "created", False):
+                click.echo(f"abuse-intake: created a new database at {self.settings.database_path}", err=True)
         return self._db
 
     def close(self) -> None:

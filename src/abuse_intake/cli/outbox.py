@@ -20,13 +20,21 @@ STATUS_CHOICES = ("pending", "held", "sent", "failed", "cancelled", "withheld", 
 @click.command("send")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Send at most N emails this run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--now", "flush", is_flag=True,
+              help="Deliver every pending email at once, waiting backoffs ignored (as `postqueue -f`).")
 @pass_app
-def send(app: App, limit: int | None, as_json: bool) -> None:
+def send(app: App, limit: int | None, as_json: bool, flush: bool) -> None:
     """Deliver the emails waiting in the outbox, over one SMTP connection.
 
-    Temporary failures are retried by later runs with growing waits;
-    permanent ones (5xx) are marked failed. Exits 75 when the server could
-    not be reached and emails are still waiting.
+    A temporary failure of one email (4xx) is retried by later runs with
+    growing waits; permanent ones (5xx) are marked failed. A relay that
+    cannot be reached defers the whole queue as it is: the next `send` (or
+    poll) delivers everything that waits. Exits 75 when the server could not
+    be reached and emails are still waiting.
+
+    \b
+    After a relay outage, deliver everything now:
+      abuse-intake send --now
 
     \b
     Example, from cron every few minutes:
@@ -34,7 +42,7 @@ def send(app: App, limit: int | None, as_json: bool) -> None:
     """
     from ..notify.outbox import deliver_pending  # jinja2 and smtplib: only when sending
 
-    result = deliver_pending(app.db, app.settings, limit=limit)
+    result = deliver_pending(app.db, app.settings, limit=limit, flush=flush)
     if as_json:
         echo_json(result.as_dict())
     else:

@@ -82,24 +82,27 @@ def export(app: App, since: str | None) -> None:
 
 
 @sanctions.command("enforce")
+@click.option("--all", "all_", is_flag=True,
+              help="Also hand over sanctions in force that were decided before the command was configured.")
 @pass_app
-def enforce(app: App) -> None:
+def enforce(app: App, all_: bool) -> None:
     """Run the [enforcement] command for sanctions not yet handed over (or that failed).
 
     \b
-    Example:
-      abuse-intake sanctions enforce
+    Example, after configuring [enforcement] command for the first time:
+      abuse-intake sanctions enforce --all
     """
     if not app.settings.enforcement_command:
         raise click.UsageError("no [enforcement] command is configured")
-    report = _enforce(app)
+    report = _enforce(app, all_)
     echo(f"enforcement: {len(report.done)} done, {len(report.failed)} failed")
     if report.failed:
         sys.exit(EX_TEMPFAIL)  # cron sees: try again later
 
 
-def _enforce(app: App) -> enforcement.EnforcementReport:
-    report = enforcement.run_pending(app.db, app.settings)
+def _enforce(app: App, all_: bool = False) -> enforcement.EnforcementReport:
+    run = enforcement.hand_over_all if all_ else enforcement.run_pending
+    report = run(app.db, app.settings)
     for sanction_id, error in report.failed:
         echo(f"abuse-intake: warning: enforcement of sanction {sanction_id} failed ({error}); "
                    "it is retried on the next run", err=True)

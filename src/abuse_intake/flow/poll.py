@@ -87,19 +87,26 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
             cursor = _start(db, source, summary)
             marker = DoneMarker(source, settings.mailbox.mark_done_every)
             checkpointer = Checkpointer(db)
+            per_message = log.isEnabledFor(logging.DEBUG)  # -vv
             try:
                 for batch, preps in preparer.ahead(new_batches(source, cursor, limit)):
                     with transaction(db):
                         for raw, prep in zip(batch, preps):
-                            summary.add(processor.store(raw, prep))
+                            outcome = processor.store(raw, prep)
+                            summary.add(outcome)
+                            if per_message:
+                                log_outcome(raw, outcome)
                         uids = [r.source.uid for r in batch if r.source.uid is not None]
                         cursor = Cursor(cursor.uidvalidity, max([cursor.last_uid, *uids]))
                         msg_store.set_cursor(db, source.name, cursor)
                         crashpoints.hit("before_commit")
                     crashpoints.hit("after_commit")
                     checkpointer.committed()
-                    log.info("committed %d messages (%d so far), cursor at UID %s",
-                             len(batch), summary.fetched, cursor.last_uid)
+                    if uids:
+                        log.info("committed %d messages (%d so far), cursor at UID %s",
+                                 len(batch), summary.fetched, cursor.last_uid)
+                    else:  # a Maildir has no UIDs and no cursor worth telling
+                        log.info("committed %d messages (%d so far)", len(batch), summary.fetched)
                     marker.add([r.source for r in batch])
                     if on_batch is not None:
                         on_batch(summary)
@@ -110,6 +117,14 @@ def poll(db, settings: Settings, source: MailSource, *, limit: int | None = None
     finally:
         preparer.close()
     return summary
+
+
+def log_outcome(raw, outcome) -> None:
+    """-vv: one line per message: where it came from, its kind and why. Never its text."""
+    src = raw.source
+    where = f"UID {src.uid}" if src.uid is not None else f"key {src.key}"
+    reason = " ".join(str(outcome.reason or "").split())[:200]
+    log.debug("message %s: %s%s", where, outcome.kind, f" ({reason})" if reason else "")
 
 
 def _start(db, source: MailSource, summary: PollSummary) -> Cursor:
@@ -166,7 +181,7 @@ def run(settings: Settings, connect: Callable[[], object], *, limit: int | None 
     """
     with run_lock(settings.lock_path):
         db = connect()
-        source = open_source(settings)
+        source = open_source(settings, db)
         with transaction(db):
             run_id = msg_store.start_run(db, source.name)
         try:

@@ -128,7 +128,7 @@ def _messages(conn, wait: float) -> Iterator[tuple]:
 
 def _serve(conn, parent_source: Prefetchable, uids: list[int]) -> None:
     die_with_parent()
-    source = parent_source.reader()
+    source = parent_source.reader()  # with OAuth2 it holds a token, not the secret
     try:
         if os.getppid() == 1:
             return

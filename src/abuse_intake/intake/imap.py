@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Iterator
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from ..config import MailboxSettings
 from ..errors import ConfigError, MailboxError, MailboxLoginError
 from ..models import RawMessage, Source
 from ..models import Cursor
+from .oauth2 import FixedToken
 
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
@@ -49,7 +51,7 @@ class ImapSource:
     """One IMAP folder as a MailSource. Use as a context manager."""
 
     def __init__(self, settings: MailboxSettings, password: str, *, readonly: bool = False,
-                 max_message_bytes: int = 25 * 1024 * 1024):
+                 max_message_bytes: int = 25 * 1024 * 1024, tokens=None):
         if settings.scheme not in ("imap", "imaps", "imap+starttls"):
             raise ConfigError("mailbox.url", f"not an IMAP URL: {settings.url!r}")
         if settings.done_action == "move" and _same_folder(settings.done_folder, settings.folder):
@@ -59,6 +61,8 @@ class ImapSource:
         self.max_message_bytes = max_message_bytes  # [limits]: larger messages are fetched as headers only
         self.name = source_name(settings)
         self._password = password
+        self.tokens = tokens  # XOAUTH2: a TokenProvider (or a FixedToken in the fetcher)
+        self._token = ""  # the access token of this connection, redacted from every message
         self._client: IMAPClient | None = None
         self._watchdog: _Watchdog | None = None
         self._uidvalidity: int | None = None
@@ -102,7 +106,10 @@ class ImapSource:
             if s.scheme == "imap+starttls":
                 client.starttls(context)
         try:
-            self._client.login(s.user, self._password)
+            if s.auth == "oauth2":
+                self._oauth2_login()
+            else:
+                self._client.login(s.user, self._password)
         except LoginError as exc:
             # from None: the exception chain never carries the LOGIN command into logs.
             # A refused login is configuration (78); only [UNAVAILABLE] (RFC 5530) is temporary.
@@ -119,6 +126,26 @@ class ImapSource:
             with self._errors(f"create folder {s.done_folder!r}"):
                 if not self._client.folder_exists(s.done_folder):
                     self._client.create_folder(s.done_folder)
+
+    def _oauth2_login(self) -> None:
+        """XOAUTH2 with the cached token; after a refusal once more with a fresh one."""
+        if self.tokens is None:
+            raise ConfigError("mailbox.auth", "oauth2 login without a token provider")
+        self._token = self.tokens.token()
+        try:
+            self._client.oauth2_login(self.settings.user, self._token)
+            return
+        except LoginError:
+            if isinstance(self.tokens, FixedToken):
+                raise
+        self._token = self.tokens.token(fresh=True)
+        try:
+            self._client.oauth2_login(self.settings.user, self._token)
+        except LoginError as exc:
+            # A token fresh from the endpoint and still refused: scope or mailbox permission.
+            raise ConfigError("mailbox.oauth2.scope", f"{self._where()}: the server refused a fresh access "
+                                                      f"token for {self.settings.user!r} ({self._reason(exc)}); "
+                                                      "check the scope and the app's mailbox permission") from None
 
     def close(self) -> None:
         """Log out; never raises (called on error paths too)."""
@@ -169,8 +196,11 @@ class ImapSource:
 
     def reader(self) -> "ImapSource":
         """A second, read-only (EXAMINE) source on the same folder, not yet connected:
-        a reader that never marks, for fetching ahead."""
-        return ImapSource(self.settings, self._password, readonly=True, max_message_bytes=self.max_message_bytes)
+        a reader that never marks, for fetching ahead. With OAuth2 it gets this
+        connection's access token, never the client secret or refresh token."""
+        tokens = FixedToken(self._token) if self.settings.auth == "oauth2" else None
+        return ImapSource(self.settings, self._password, readonly=True, max_message_bytes=self.max_message_bytes,
+                          tokens=tokens)
 
     def pending(self, cursor: Cursor, limit: int | None) -> list[int]:
         """UIDs above the cursor, in order, at most `limit`."""
@@ -220,6 +250,36 @@ class ImapSource:
                         client.uid_expunge(chunk)
                     else:  # RFC 3501 EXPUNGE also removes others' \Deleted mail: the only option left
                         client.expunge()
+
+    # ------------------------------------------------------------ IDLE (for `watch`)
+
+    def has_folder(self, name: str) -> bool:
+        with self._errors(f"look up folder {name!r}"):
+            return bool(self._require().folder_exists(name))
+
+    def supports_idle(self) -> bool:
+        with self._errors("capability"):
+            return bool(self._require().has_capability("IDLE"))
+
+    def wait_for_mail(self, seconds: float, stop) -> bool:
+        """IDLE (RFC 2177) for up to `seconds`, or until `stop()`; True when the
+        server announced a new message (EXISTS). A dead connection raises MailboxError."""
+        client = self._require()
+        deadline = time.monotonic() + seconds
+        with self._errors("idle"):
+            client.idle()
+            try:
+                while not stop():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    # Short checks so a stop request is seen within a second.
+                    for response in client.idle_check(timeout=min(1.0, left)):
+                        if len(response) > 1 and response[1] in (b"EXISTS", b"RECENT"):
+                            return True
+                return False
+            finally:
+                client.idle_done()
 
     def fetch_batch(self, uids: list[int]) -> list[RawMessage]:
         """The messages of `uids` in one FETCH (an expunged UID is skipped)."""
@@ -289,8 +349,9 @@ class ImapSource:
             text = str(exc) or type(exc).__name__
         text = re.sub(r"""^b(['"])(.*)\1$""", r"\2", text)  # imapclient str()s server bytes
         text = " ".join(text.split())  # one line
-        if self._password:
-            text = text.replace(self._password, "***")
+        for secret in (self._password, self._token):
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
     @contextlib.contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import MailboxSettings
-from ..errors import MailboxError
+from ..errors import ConfigError, MailboxError
 from ..models import RawMessage, Source
 from .base import Cursor
 from .readahead import read_ahead
@@ -33,8 +33,11 @@ class MaildirSource:
         self.name = f"maildir:{self.root}"
 
     def __enter__(self) -> "MaildirSource":
+        # A configuration error, not "try again later": waiting will not make the folder appear.
+        if not self.root.exists():
+            raise ConfigError("mailbox.url", f"Maildir {self.root} does not exist")
         if not (self.root / "cur").is_dir() and not (self.root / "new").is_dir():
-            raise MailboxError(f"{self.root} is not a Maildir (no cur/ or new/ folder)")
+            raise ConfigError("mailbox.url", f"{self.root} is not a Maildir (no cur/ or new/ folder)")
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -40,6 +40,7 @@ BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
 # 1+2+...+256 minutes, then every 6 h: about four and a half days, like an MTA.
 MAX_ATTEMPTS = 25
+FLUSH_ALL = "9999-12-31T23:59:59Z"  # `send --now`: due before the end of time
 
 
 @dataclass
@@ -223,9 +224,15 @@ def lease_seconds(settings: Settings) -> float:
 
 
 def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
-                    limit: int | None = None) -> DeliveryResult:
+                    limit: int | None = None, flush: bool = False) -> DeliveryResult:
     """Send what is due, one row at a time, each claimed before it is sent and
     its outcome committed on its own. Must be called outside a transaction.
+
+    A relay that cannot be reached (or drops the connection) defers the
+    queue, not each email: the run stops, no email's own attempts or backoff
+    grow, and the next run delivers what waits. Only a failure of one email
+    (a 4xx to one recipient) backs that email off. `flush` (`send --now`, as
+    `postqueue -f`): every pending email is due, its backoff ignored.
 
     Safe beside any other run (poll, send, decide, ...): a row is claimed in
     the database with a lease (claim_next), so two runs never send the same
@@ -261,7 +268,7 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
             at = now + timedelta(seconds=time.monotonic() - started)  # the run's clock moves on
             with transaction(db):
                 row = store.claim_next(db, owner=owner, now=iso(at), lease_until=iso(at + lease),
-                                       after_id=last_id)
+                                       after_id=last_id, due_by=FLUSH_ALL if flush else None)
             if row is None:
                 break
             last_id, handled = row["id"], handled + 1
@@ -273,14 +280,13 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
             if down is None and transport is None:
                 try:
                     transport = smtp.open_transport(
-                        out, deadline=min(out.connection_deadline, run_end - time.monotonic()))
+                        out, deadline=min(out.connection_deadline, run_end - time.monotonic()), db=db)
                 except DeliveryError as exc:
                     if exc.permanent:
                         raise
                     down = str(exc)
             if down is not None:
-                _temporary(db, row, down, at, result, report=False)
-                continue
+                break  # the queue waits as it is; this row's claim is given back below
             _deliver_one(db, settings, transport, row, at, result)
             if transport.broken:
                 if time.monotonic() >= run_end - 0.1:
@@ -291,6 +297,7 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
                     continue
                 down = "connection lost earlier in this run"
                 result.unreachable = True
+                break
     finally:
         if transport is not None:
             transport.close()
@@ -302,6 +309,11 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
     if down is not None:
         result.unreachable = True
         result.errors.append(down)
+        try:
+            with transaction(db):  # why they wait; attempts and backoff untouched
+                result.deferred += store.note_relay_down(db, FLUSH_ALL if flush else iso(now), down)
+        except IntakeError:
+            pass  # only the note is lost
     counts = store.count_by_status(db)
     result.remaining = counts["pending"] + counts["held"]
     return result

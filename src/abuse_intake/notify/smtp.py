@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import OutgoingSettings
-from ..errors import ConfigError, DeliveryError, TransportConfigError
+from ..errors import ConfigError, DeliveryError, TokenEndpointError, TransportConfigError
+from ..intake.oauth2 import xoauth2_string
 from .headers import NAME_MAX, clean_message_id, clean_message_ids, clean_text, plain_address
 
 
@@ -176,13 +177,18 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def open_transport(outgoing: OutgoingSettings, deadline: float | None = None) -> Transport:
+def open_transport(outgoing: OutgoingSettings, deadline: float | None = None, db=None) -> Transport:
     """`deadline`: seconds this connection may last in total (default
-    [outgoing] connection_deadline); a file transport has none."""
+    [outgoing] connection_deadline); a file transport has none. `db` keeps the
+    OAuth2 tokens when `[outgoing] auth = "oauth2"`."""
     if outgoing.scheme == "dir":
         return DirTransport(outgoing.path)
     if outgoing.scheme in ("smtp", "smtps", "smtp+starttls"):
-        return SmtpTransport(outgoing, deadline)
+        tokens = None
+        if outgoing.auth == "oauth2":
+            from ..intake.oauth2 import provider
+            tokens = provider(outgoing.oauth2, db)
+        return SmtpTransport(outgoing, deadline, tokens=tokens)
     raise TransportConfigError(f"unknown outgoing transport {outgoing.scheme!r}")
 
 
@@ -302,10 +308,10 @@ class SmtpTransport:
     for at most `deadline` seconds in total (then `expired`; the caller opens
     another if its run has time left)."""
 
-    def __init__(self, outgoing: OutgoingSettings, deadline: float | None = None):
+    def __init__(self, outgoing: OutgoingSettings, deadline: float | None = None, tokens=None):
         self.broken = False
         self.where = f"{outgoing.scheme}://{outgoing.host}:{outgoing.port}"
-        if outgoing.user and outgoing.scheme == "smtp":
+        if (outgoing.user or tokens is not None) and outgoing.scheme == "smtp":
             raise TransportConfigError(f"outgoing.url {self.where}: refusing AUTH without TLS; "
                                        "use smtps:// or smtp+starttls://")
         context = ssl.create_default_context()
@@ -324,8 +330,13 @@ class SmtpTransport:
                     raise TransportConfigError(f"{self.where} does not offer STARTTLS")
                 self.conn.starttls(context=context)
                 self.conn.ehlo()
-            if outgoing.user:
+            if tokens is not None:
+                self._xoauth2(outgoing.user, tokens)
+            elif outgoing.user:
                 self.conn.login(outgoing.user, outgoing.password())
+        except TokenEndpointError as exc:  # the relay is fine; its token must wait: temporary
+            self.close()
+            raise DeliveryError(str(exc), permanent=False) from None
         except DeliveryError:
             self.close()
             raise
@@ -360,6 +371,20 @@ class SmtpTransport:
         if self.watchdog.fired:
             return f"gave up after the connection deadline of {self.watchdog.seconds:g} s"
         return _oserror(exc)
+
+    def _xoauth2(self, user: str, tokens) -> None:
+        """AUTH XOAUTH2; after a 535 once more with a fresh token (it may have been revoked)."""
+        for fresh in (False, True):
+            token = tokens.token(fresh=fresh)
+            # After a refusal the server sends a 334 JSON challenge; answering it with an
+            # empty line is the protocol, and gets the final 535.
+            auth = lambda challenge=None, t=token: "" if challenge else xoauth2_string(user, t)  # noqa: E731
+            try:
+                self.conn.auth("XOAUTH2", auth, initial_response_ok=True)
+                return
+            except smtplib.SMTPAuthenticationError:
+                if fresh:
+                    raise
 
     def send(self, sender: str, recipient: str, raw: bytes, message_id: str) -> str:
         conn = self.conn

@@ -179,3 +179,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def hand_over_all(db, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> EnforcementReport:
+    """`sanctions enforce --all`: also the sanctions in force never handed over
+    (decided before `[enforcement] command` was configured), then run what is due."""
+    from ..store.db import iso
+    with transaction(db):
+        store.queue_unhanded_in_force(db, iso())
+    return run_pending(db, settings, timeout=timeout)

@@ -59,9 +59,17 @@ def parse_iso(value: str) -> datetime:
 
 
 def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
-            check_same_thread: bool = True) -> sqlite_utils.Database:
+            check_same_thread: bool = True, create: bool = True) -> sqlite_utils.Database:
+    """The store at `path`; `db.created` tells whether this call made the file.
+
+    create=False: a missing file is a ConfigError (a mistyped database.path
+    must not look like an empty store)."""
     path = Path(path)
     fd = None
+    created = not os.path.lexists(path)
+    if not create and created:
+        from ..errors import ConfigError
+        raise ConfigError("database.path", f"no database at {path} (a new one is made by `abuse-intake init`)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         safety.warn_if_shared(path.parent)
@@ -101,6 +109,7 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
     except sqlite3.DatabaseError as exc:  # not a database, or a malformed one
         conn.close()
         raise StoreError(f"database {path} cannot be used: {exc}") from None
+    db.created = created
     return db
 
 

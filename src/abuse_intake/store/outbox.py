@@ -154,16 +154,18 @@ def release_held(db, now: str) -> int:
     return cur.rowcount
 
 
-def claim_next(db, *, owner: str, now: str, lease_until: str, after_id: int = 0) -> dict | None:
+def claim_next(db, *, owner: str, now: str, lease_until: str, after_id: int = 0,
+               due_by: str | None = None) -> dict | None:
     """Claim the oldest due row after `after_id` that no live lease holds, in one
     statement (the caller's write transaction makes it atomic across processes).
-    A lease that ran out is a crashed claimant's: its row is taken over."""
+    A lease that ran out is a crashed claimant's: its row is taken over.
+    `due_by` (default `now`): rows whose next attempt is due by then (`send --now`)."""
     cur = db.conn.execute(
         "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ("
         " SELECT id FROM outbox WHERE status = 'pending' AND id > ? "
         " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
         " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT 1) RETURNING *",
-        (owner, lease_until, after_id, now, now))
+        (owner, lease_until, after_id, due_by or now, now))
     rows = cur.fetchall()
     if not rows:
         return None
@@ -174,6 +176,14 @@ def live_claimants(db, now: str) -> list[str]:
     """Holders of leases not yet run out."""
     return [r[0] for r in db.conn.execute(
         "SELECT DISTINCT claimed_by FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > ?", (now,))]
+
+
+def note_relay_down(db, due_by: str, error: str) -> int:
+    """The relay was unreachable: say why on the rows that wait for it (nothing else
+    changes: no attempt counted, no backoff); how many wait."""
+    return db.conn.execute(
+        "UPDATE outbox SET last_error = ? WHERE status = 'pending' AND claimed_by IS NULL "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?)", (error, due_by)).rowcount
 
 
 def release_claims(db, owner: str) -> int:

@@ -316,4 +316,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sanctions ADD COLUMN enforcement_claimed_by TEXT;
     ALTER TABLE sanctions ADD COLUMN enforcement_lease_until TEXT;
     """,
+    # OAuth2 (XOAUTH2) credentials: the refresh token a provider rotated (stored
+    # every time, used from then on) and the cached access token. One row per
+    # (mailbox|outgoing, token endpoint, client id). seed_sha256 remembers which
+    # refresh_token_file content was taken in, so a new file is noticed.
+    """
+    CREATE TABLE oauth2_tokens (
+        name TEXT PRIMARY KEY,           -- "mailbox client-id@token-url"
+        refresh_token TEXT,
+        seed_sha256 TEXT,
+        access_token TEXT,
+        expires_at REAL,                 -- Unix time the access token expires
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]

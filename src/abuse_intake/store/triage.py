@@ -218,3 +218,11 @@ def cases_of_account(db, account_id: str) -> list[dict]:
 def account_known(db, account_id: str) -> bool:
     return one_row(db, "SELECT 1 AS x FROM cases WHERE account_id = ? UNION ALL "
                     "SELECT 1 FROM sanctions WHERE account_id = ? LIMIT 1", (account_id, account_id)) is not None
+
+
+def queue_unhanded_in_force(db, now: str) -> int:
+    """Sanctions in force that the enforcement command never received (decided
+    before one was configured) become due; returns how many."""
+    return db.execute(
+        "UPDATE sanctions SET enforcement_status = 'pending' WHERE enforcement_status = 'none' AND revoked = 0 "
+        "AND starts_at <= ? AND (action = 'ban' OR (action = 'restrict' AND until > ?))", (now, now)).rowcount
