@@ -520,7 +520,8 @@ _BARE_AFTER = frozenset("_@/-")
 
 
 def _scan_bare(rules: AccountRules, text: str, tokens: list[str] | None = None, own_addresses=frozenset(),
-               shaped_only: bool = False, whole: bool = False, most: int | None = None) -> list[tuple[int, str]]:
+               shaped_only: bool = False, whole: bool = False, most: int | None = None,
+               known: frozenset[str] | set[str] = frozenset()) -> list[tuple[int, str]]:
     """Bare handles in text (up to the sender's sign-off or a quote of our own
     mail, unless whole). shaped_only: only chat speakers and notification
     senders (the email holds no other sign of being a report).
@@ -530,13 +531,17 @@ def _scan_bare(rules: AccountRules, text: str, tokens: list[str] | None = None, 
     is not all letters can be a bare handle, and only those few are looked up
     in the text, where their neighbours are checked. With `most`, only the
     first `most` candidates in text order are looked up, and the scan stops
-    after `most` mentions (bounded time on a message of 150,000 handles)."""
+    after `most` mentions (bounded time on a message of 150,000 handles).
+    Handles in `known` (found already after a label, '@' or in a link) are
+    not looked for again: most reports name their accounts that way."""
     if tokens is None:
         from .category import tokenize
         tokens = tokenize(text)
     distinct = set(tokens)
     # A trailing '.' or '_' is stripped, as after a label ([accounts] handle_pattern).
     cands = distinct.difference(filter(str.isalpha, distinct))  # in C: most tokens are words
+    if known:
+        cands = {t for t in cands if t.rstrip(_STRIP) not in known}
     if most is not None and len(cands) > most:
         cands = list(dict.fromkeys(t for t in tokens if t in cands))[:most]  # the first ones, in text order
     cands = [t for t in cands if _is_bare_handle(rules, t.rstrip(_STRIP))]
@@ -632,8 +637,10 @@ def find_accounts(
     found = _scan_text(rules, text, low, starts, most) if text else []
     shaped_only = not report
     if bare and text:
-        found = sorted(found + _scan_bare(rules, text, text_tokens, rules.own_addresses, shaped_only, most=most),
-                       key=lambda p: p[0])[:most]
+        bare_found = _scan_bare(rules, text, text_tokens, rules.own_addresses, shaped_only, most=most,
+                                known={h for _, h in found})
+        if bare_found:
+            found = sorted(found + bare_found, key=lambda p: p[0])[:most]
     mentions: list[str] = [h for _, h in found]
     for link in html_links:
         if most is not None and len(mentions) >= most:
