@@ -175,6 +175,7 @@ class PolicySettings:
     restrict_functions: tuple[str, ...]
     ladder: dict[str, tuple[LadderStep, ...]]
     remove_content_counts: bool = False  # does a content removal count as a strike?
+    appeal_days: int = 183  # an appeal is open this long after the sanction (or decision)
 
 
 @dataclass(frozen=True)
@@ -637,6 +638,7 @@ def _policy(r: "_Reader") -> PolicySettings:
             default=["message_new_contacts", "nearby_discovery", "post_status"])),
         ladder=ladder,
         remove_content_counts=r.bool("policy.remove_content_counts", default=False),
+        appeal_days=r.int("policy.appeal_days", default=183, minimum=1),
     )
 
 
