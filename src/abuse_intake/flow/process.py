@@ -308,7 +308,8 @@ class Processor:
                 db, settings, self.renderer, source_message=message_row, recipient=reporter,
                 language=ext.language, reporter_name=parsed.from_name,
                 reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject, cases=cases,
-                withheld=m.withheld)
+                withheld=m.withheld,
+                critical=severity == "critical")
         return Outcome("report", row["reason"], message_row, reporter=reporter, language=row["language"],
                        account_ids=ext.account_ids, category=category, case_refs=[c["ref"] for c in cases],
                        cases_opened=opened, outbox_id=outbox_id)

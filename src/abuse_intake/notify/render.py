@@ -112,6 +112,7 @@ KINDS = ("ack", "needs_info", "outcome_actioned", "outcome_no_violation", "not_a
 # Answers to an appellant (issue 14.1): see appeals/service.py.
 APPEAL_KINDS = ("appeal_ack", "appeal_late", "appeal_unmatched", "appeal_upheld", "appeal_overturned")
 KINDS = KINDS + APPEAL_KINDS
+ACK_KINDS = ("ack", "needs_info")  # get `critical` and `safety_contacts` (issue 14.7)
 OUTCOME_KINDS = ("outcome_actioned", "outcome_no_violation", "outcome_closed", "outcome_corrected")
 PARTS = ("subject", "txt", "html")
 # Listed by hand: select_autoescape()'s defaults do not match "*.html.j2".
@@ -250,6 +251,8 @@ class Renderer:
         if kind in OUTCOME_KINDS:
             context.update(account_id=None, action=None, category="", functions=[], until=None,
                            decision=None, reason=None)
+        if kind in ACK_KINDS:
+            context.update(critical=False, safety_contacts=[])
         if kind in APPEAL_KINDS:
             context.update(appeal_id=None, account_id=None, case_ref=None, appeal_kind="sanction", note=None,
                            appeal_days=self.settings.policy.appeal_days)
