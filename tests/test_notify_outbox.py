@@ -3,6 +3,8 @@ per reporter, nothing to our own or malformed addresses."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import pytest
@@ -129,8 +131,26 @@ def _two_reporters(db):
     return case, mid_a, mid_b
 
 
+def test_minimal_outcome_detail_says_action_was_taken_but_not_the_measures_details(env):
+    settings, db, renderer = env
+    assert settings.outcome_detail == "minimal"  # the default
+    case, _, _ = _two_reporters(db)
+    decide(db, case["id"], "violation", "prostitution")
+    add_sanction(db, case["id"], "dewi_manja88", "restrict", ["message_new_contacts", "post_status"],
+                 until="2026-05-21T00:00:00Z")
+    with transaction(db):
+        ids = outbox.queue_outcome(db, settings, renderer, case_id=case["id"])
+    for row in (store.get(db, i) for i in ids):
+        assert row["kind"] == "outcome_actioned"
+        for body in (row["body_text"], row["body_html"]):
+            assert "2026-05-21" not in body
+            assert "posting status updates" not in body and "mengirim pesan ke kontak baru" not in body
+        assert ("prostitusi" if row["language"] == "id" else "prostitution") in row["body_text"]
+
+
 def test_outcome_one_email_per_reporter_in_their_language_naming_nobody_else(env):
     settings, db, renderer = env
+    settings = dataclasses.replace(settings, outcome_detail="full")  # the measure's details too
     case, mid_a, mid_b = _two_reporters(db)
     decide(db, case["id"], "violation", "prostitution")
     add_sanction(db, case["id"], "dewi_manja88", "restrict", ["message_new_contacts", "post_status"],

@@ -21,6 +21,8 @@ def _vars(kind):
              cases=[{"ref": "OB-000123", "account_id": "dewi_manja88"}])
     if kind.startswith("outcome"):
         v.update(account_id="dewi_manja88", action="ban", category="prostitution", functions=[], until=None)
+    if kind.startswith("appeal"):
+        v.update(appeal_id=7, account_id="dewi_manja88", note="the reason")
     return v
 
 

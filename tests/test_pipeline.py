@@ -329,5 +329,5 @@ def test_evidence_export_writes_what_was_received_under_names_we_make(env, tmp_p
 def test_classification_is_an_ordered_table_of_named_rules():
     # The order is the data a reader checks: the first rule that decides wins.
     from abuse_intake.flow.process import RULES
-    assert [name for name, _ in RULES] == ["duplicate", "robot", "reply", "non_report", "resend", "report"]
+    assert [name for name, _ in RULES] == ["duplicate", "robot", "reply", "appeal", "non_report", "resend", "report"]
     assert all(callable(rule) for _, rule in RULES)

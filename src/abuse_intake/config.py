@@ -175,6 +175,7 @@ class PolicySettings:
     restrict_functions: tuple[str, ...]
     ladder: dict[str, tuple[LadderStep, ...]]
     remove_content_counts: bool = False  # does a content removal count as a strike?
+    appeal_days: int = 183  # an appeal is open this long after the sanction (or decision)
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,10 @@ class Settings:
     watch_interval: float = 60.0  # `watch` without IDLE: seconds between polls
     watch_idle_renew: float = 25 * 60.0  # RFC 2177: re-issue IDLE at most every 29 min; we use 25
     health: "HealthSettings" = field(default_factory=lambda: HealthSettings())
+    # [notify] outcome_detail (issue 14.4): "minimal" tells reporters only whether action was taken.
+    outcome_detail: str = "minimal"
+    # [platform.safety_contacts] (issue 14.7): per language, listed in acks of critical reports.
+    safety_contacts: dict = field(default_factory=dict)
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -346,9 +351,19 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         watch_interval=r.number("watch.interval", default=60, minimum=1),
         watch_idle_renew=_idle_renew(r),
         health=_health(r),
+        outcome_detail=r.choice("notify.outcome_detail", ("minimal", "full"), default="minimal"),
+        safety_contacts=_safety_contacts(r),
     )
     r.check_unknown()
     return settings
+
+
+def _safety_contacts(r: "_Reader") -> dict[str, tuple[str, ...]]:
+    table = r.table("platform.safety_contacts")
+    for lang in table:
+        if lang not in LANGUAGES:
+            raise ConfigError(f"platform.safety_contacts.{lang}", f"unknown language (use {', '.join(LANGUAGES)})")
+    return {lang: tuple(r.list_of_str(f"platform.safety_contacts.{lang}")) for lang in table}
 
 
 def _web(r: "_Reader", db_path: Path) -> WebSettings:
@@ -637,6 +652,7 @@ def _policy(r: "_Reader") -> PolicySettings:
             default=["message_new_contacts", "nearby_discovery", "post_status"])),
         ladder=ladder,
         remove_content_counts=r.bool("policy.remove_content_counts", default=False),
+        appeal_days=r.int("policy.appeal_days", default=183, minimum=1),
     )
 
 

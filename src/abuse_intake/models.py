@@ -12,7 +12,7 @@ from datetime import datetime
 
 # What a stored message turned out to be (messages.kind), in the order the
 # flow decides it; "quarantined" is what could not be processed at all.
-KINDS = ("report", "reply", "non_report", "robot", "duplicate", "resend", "quarantined")
+KINDS = ("report", "reply", "non_report", "robot", "duplicate", "resend", "quarantined", "appeal")
 
 
 @dataclass(frozen=True)

@@ -228,18 +228,24 @@ def revoke(db, settings: Settings, sanction_id: int, *, by: str, note: str, now:
     by, note = _name(by, "a revocation needs a staff name", "by"), _text(note, "the revocation note", "note")
     at = iso(now)
     with transaction(db):
-        row = store.sanction_by_id(db, sanction_id)
-        if row is None:
-            raise NotFoundError(f"no sanction {sanction_id}")
-        if row["revoked"]:
-            raise InvalidActionError(f"sanction {sanction_id} was already revoked on {row['revoked_at']} "
-                                     f"by {row['revoked_by']}")
-        store.revoke_sanction(db, sanction_id, by=by, note=note, at=at,
-                              requeue_enforcement=bool(settings.enforcement_command))
-        store.append_audit(db, at=at, actor=by, action="revoke_sanction", case_id=row["case_id"],
-                           account_id=row["account_id"],
-                           detail={"sanction_id": sanction_id, "action": row["action"], "note": note})
-        return store.sanction_by_id(db, sanction_id)
+        return revoke_in_transaction(db, settings, sanction_id, by=by, note=note, at=at)
+
+
+def revoke_in_transaction(db, settings: Settings, sanction_id: int, *, by: str, note: str, at: str,
+                          detail: dict | None = None) -> dict:
+    """`revoke` inside the caller's transaction (an overturned appeal revokes with its decision)."""
+    row = store.sanction_by_id(db, sanction_id)
+    if row is None:
+        raise NotFoundError(f"no sanction {sanction_id}")
+    if row["revoked"]:
+        raise InvalidActionError(f"sanction {sanction_id} was already revoked on {row['revoked_at']} "
+                                 f"by {row['revoked_by']}")
+    store.revoke_sanction(db, sanction_id, by=by, note=note, at=at,
+                          requeue_enforcement=bool(settings.enforcement_command))
+    store.append_audit(db, at=at, actor=by, action="revoke_sanction", case_id=row["case_id"],
+                       account_id=row["account_id"],
+                       detail={"sanction_id": sanction_id, "action": row["action"], "note": note, **(detail or {})})
+    return store.sanction_by_id(db, sanction_id)
 
 
 # -- checks ---------------------------------------------------------------

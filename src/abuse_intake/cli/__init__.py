@@ -42,6 +42,7 @@ COMMANDS = {
     "backup": ".backup:backup",
     "init": ".backup:init",
     "oauth2": ".oauth2:oauth2_group",
+    "appeals": ".appeals:appeals",
 }
 
 

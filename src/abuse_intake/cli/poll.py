@@ -10,7 +10,7 @@ from ..errors import EX_TEMPFAIL
 from .common import App, echo_json, pass_app
 
 SUMMARY_KEYS = ("fetched", "stored", "reports", "replies", "duplicates", "resends", "robots",
-                "non_reports", "quarantined", "cases_opened")
+                "non_reports", "quarantined", "cases_opened", "appeals")
 
 
 @click.command()

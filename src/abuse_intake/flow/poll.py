@@ -45,8 +45,9 @@ class PollSummary:
     cases_opened: int = 0
     leftovers_marked: int = 0
     uidvalidity_changed: bool = False
+    appeals: int = 0
 
-    _FIELD = {"report": "reports", "reply": "replies", "duplicate": "duplicates", "resend": "resends",
+    _FIELD = {"appeal": "appeals", "report": "reports", "reply": "replies", "duplicate": "duplicates", "resend": "resends",
               "robot": "robots", "non_report": "non_reports", "quarantined": "quarantined"}
 
     def add(self, outcome: Outcome) -> None:

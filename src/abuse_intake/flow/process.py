@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Protocol
 
+from ..appeals import detect as appeal_rules
+from ..appeals import service as appeals
 from ..cases import lifecycle
 from ..cases import limits
 from ..cases.dedupe import EarlierReport, fingerprint, resend_of
@@ -208,7 +210,47 @@ class Processor:
         if not m.reporter or m.is_arf:
             return None
         targets = self._reply_targets(m.parsed, m.reporter)
+        if targets and self._contests_outcome(m, targets):
+            return None  # the appeal rule takes it: a contested "no violation" is not more information
         return self._store_reply(m.prep, m.row, targets) if targets else None
+
+    def _appeal(self, m: "Candidate") -> Outcome | None:
+        """An account holder appealing a sanction of their own account (or mail to the appeal
+        address), or a reporter contesting a "no violation" outcome: never a report."""
+        self._as_report(m)
+        if not m.reporter or m.is_arf:
+            return None
+        signal = self._appeal_signal(m, m.appeal_refs)
+        if signal is None:
+            return None
+        parsed, s = m.parsed, self.settings
+        handle = appeal_rules.own_handle(f"{parsed.subject}\n{parsed.text}", s.accounts.handle_pattern)
+        m.row.update(kind="appeal", reason=f"appeal ({signal.why})")
+        message_row = msg_store.insert_message(self.db, m.row)
+        self._store_attachments(message_row, parsed)
+        appeal_id, status, outbox_id = appeals.record(
+            self.db, s, self.renderer, message_row=message_row, why=signal.why, appellant=m.reporter,
+            language=m.row["language"], received_at=m.row["received_at"], handle=handle,
+            case_refs=tuple(sorted({*signal.case_refs, *m.appeal_refs})), sanction_id=signal.sanction_id,
+            reporter_name=parsed.from_name, subject=parsed.subject, reply_to_message_id=parsed.message_id,
+            withheld=m.withheld)
+        return Outcome("appeal", f"appeal {appeal_id}: {status}", message_row, reporter=m.reporter,
+                       language=m.row["language"], outbox_id=outbox_id)
+
+    def _appeal_signal(self, m: "Candidate", refs=()) -> "appeal_rules.AppealSignal | None":
+        parsed, s = m.parsed, self.settings
+        to = " ".join(parsed.headers.get(h, "") for h in ("to", "cc"))
+        return appeal_rules.detect(subject=parsed.subject, text=parsed.text, to_header=to,
+                                   appeal_address=s.appeal_address, support_address=s.support_address,
+                                   case_tag=self.tag, is_reply=bool(refs or parsed.in_reply_to or parsed.references))
+
+    def _contests_outcome(self, m: "Candidate", targets: list[dict]) -> bool:
+        if not all(c["status"] == "decided" and case_store.case_by_id(self.db, c["id"])["decision"] == "no_violation"
+                   for c in targets):
+            return False
+        m.appeal_refs = tuple(c["ref"] for c in targets)
+        signal = self._appeal_signal(m, m.appeal_refs)
+        return signal is not None and signal.why == "contested_outcome"
 
     def _non_report(self, m: "Candidate") -> Outcome | None:
         """No account ID and no abuse words: a question, not a report (answered as such)."""
@@ -266,7 +308,8 @@ class Processor:
                 db, settings, self.renderer, source_message=message_row, recipient=reporter,
                 language=ext.language, reporter_name=parsed.from_name,
                 reply_to_message_id=parsed.message_id, reporter_subject=parsed.subject, cases=cases,
-                withheld=m.withheld)
+                withheld=m.withheld,
+                critical=severity == "critical")
         return Outcome("report", row["reason"], message_row, reporter=reporter, language=row["language"],
                        account_ids=ext.account_ids, category=category, case_refs=[c["ref"] for c in cases],
                        cases_opened=opened, outbox_id=outbox_id)
@@ -396,6 +439,7 @@ class Candidate:
     reporter: object = _UNSET  # str | None once the reply rule has named it
     is_arf: bool = False
     withheld: str | None = None  # why no email may answer it (backscatter), else None
+    appeal_refs: tuple = ()  # decided cases a reply contests (the reply rule hands them on)
 
     @property
     def parsed(self) -> ParsedMessage:
@@ -415,7 +459,7 @@ RULES: tuple[tuple[str, Callable[[Processor, Candidate], Outcome | None]], ...] 
     ("duplicate", Processor._duplicate),
     ("robot", Processor._robot),
     ("reply", Processor._reply),
-    # ("appeal", Processor._appeal),  <- the appeal rule goes here: after reply, before non-report
+    ("appeal", Processor._appeal),
     ("non_report", Processor._non_report),
     ("resend", Processor._resend),
     ("report", Processor._report),

@@ -65,12 +65,14 @@ class DeliveryResult:
 def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_message: int,
                        recipient: str | None, language: str | None, reporter_name: str,
                        reply_to_message_id: str | None, reporter_subject: str,
-                       cases: list[dict], withheld: str | None = None) -> int | None:
+                       cases: list[dict], withheld: str | None = None, critical: bool = False) -> int | None:
     """One acknowledgement listing every case of this report not yet acknowledged
     to this recipient: kind 'ack' if any case names an account, else 'needs_info'.
     Returns the outbox id, or None when nothing is due. `withheld`: the reason
     this sender must get no automatic email (backscatter): the row is kept with
-    status 'withheld' and that reason, and never sent."""
+    status 'withheld' and that reason, and never sent. `critical`: the report is
+    of critical severity: the ack says it is prioritised and lists `[platform]
+    safety_contacts` for the language (issue 14.7)."""
     rcpt = _recipient(settings, recipient)
     if rcpt is None or not cases:
         return None
@@ -83,7 +85,8 @@ def queue_report_reply(db, settings: Settings, renderer: Renderer, *, source_mes
     lang = renderer.language(language)
     rendered = renderer.render(
         kind, lang, reporter_name=reporter_name or "", subject=reporter_subject or "", case_refs=refs,
-        cases=[{"ref": c["ref"], "account_id": c.get("account_id")} for c in fresh])
+        cases=[{"ref": c["ref"], "account_id": c.get("account_id")} for c in fresh], critical=critical,
+        safety_contacts=list(settings.safety_contacts.get(lang, ())))
     parent = clean_message_id(reply_to_message_id)
     outbox_id = _insert(db, settings, kind=kind, rcpt=rcpt, lang=lang, rendered=rendered, parent=parent,
                         refs=[parent] if parent else [], case_refs=refs,
@@ -149,6 +152,9 @@ def queue_outcome(db, settings: Settings, renderer: Renderer, *, case_id: int,
             continue
         lang = renderer.language(reporter["language"])
         details = _sanction_vars(sanction, lang, settings.timezone)
+        if settings.outcome_detail != "full":
+            # Third parties learn whether action was taken, not the measure's details (issue 14.4).
+            details.update(functions=[], until=None)
         rendered = renderer.render(
             this_kind, lang, reporter_name=reporter["from_name"] or "", subject=reporter["subject"] or "",
             case_refs=[case["ref"]], cases=[{"ref": case["ref"], "account_id": case["account_id"]}],

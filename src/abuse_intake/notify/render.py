@@ -19,6 +19,15 @@ Each kind of email has three templates per language (``en``, ``id``):
                             act on, not actionable, or a duplicate (``reason``)
 ``outcome_corrected``       a correction: the reporter was told action was
                             taken, the case was reopened and decided otherwise
+``appeal_ack``              an appeal was received and will be reviewed by
+                            someone who did not decide the case
+``appeal_late``             an appeal came after ``[policy] appeal_days``
+``appeal_unmatched``        an appeal named no sanctioned account (or decided
+                            case) we know: how to name it
+``appeal_upheld``           the appeal was reviewed; the decision stands
+                            (``note``: the reason)
+``appeal_overturned``       the appeal was granted: the sanction is lifted,
+                            or the case is reviewed again (``note``)
 ==========================  ====================================================
 
 The shipped templates live in ``templates/<lang>/`` (installed as the package
@@ -73,6 +82,13 @@ Outcome templates (``outcome_actioned``, ``outcome_no_violation``,
 ``until``              for ``restrict``: the last day, ``YYYY-MM-DD`` (UTC);
                        else None
 
+Appeal templates (``appeal_*``) also get: ``appeal_id`` (number),
+``account_id`` (the account the appeal concerns, or None), ``case_ref`` (or
+None), ``appeal_kind`` (``"sanction"``: the holder contests a sanction;
+``"outcome"``: a reporter contests a "no violation" outcome), ``note`` (staff's
+reason, for ``appeal_upheld`` / ``appeal_overturned``; else None) and
+``appeal_days``.
+
 Nothing else is available: no other reporter's address or name, and never
 the reporter's identity in an email to anyone else.
 """
@@ -93,6 +109,10 @@ from .headers import clean_text
 
 KINDS = ("ack", "needs_info", "outcome_actioned", "outcome_no_violation", "not_a_report",
          "outcome_closed", "outcome_corrected")
+# Answers to an appellant (issue 14.1): see appeals/service.py.
+APPEAL_KINDS = ("appeal_ack", "appeal_late", "appeal_unmatched", "appeal_upheld", "appeal_overturned")
+KINDS = KINDS + APPEAL_KINDS
+ACK_KINDS = ("ack", "needs_info")  # get `critical` and `safety_contacts` (issue 14.7)
 OUTCOME_KINDS = ("outcome_actioned", "outcome_no_violation", "outcome_closed", "outcome_corrected")
 PARTS = ("subject", "txt", "html")
 # Listed by hand: select_autoescape()'s defaults do not match "*.html.j2".
@@ -231,7 +251,14 @@ class Renderer:
         if kind in OUTCOME_KINDS:
             context.update(account_id=None, action=None, category="", functions=[], until=None,
                            decision=None, reason=None)
+        if kind in ACK_KINDS:
+            context.update(critical=False, safety_contacts=[])
+        if kind in APPEAL_KINDS:
+            context.update(appeal_id=None, account_id=None, case_ref=None, appeal_kind="sanction", note=None,
+                           appeal_days=self.settings.policy.appeal_days)
         context.update(variables)
+        if kind in APPEAL_KINDS and context["case_ref"] is None and context["case_refs"]:
+            context["case_ref"] = context["case_refs"][0]
         # Values from an email are cleaned here too, whoever the caller is. The
         # sender chose them: "Your account is suspended! Verify at http://..." is a
         # phishing line in our voice, so a name carrying a link or an address is
@@ -257,6 +284,9 @@ class Renderer:
                 extra = dict(account_id="sample_account", action="restrict", category="other",
                              functions=["messaging"], until="2000-01-01", decision="violation",
                              reason="not_actionable") if kind in OUTCOME_KINDS else {}
+                if kind in APPEAL_KINDS:
+                    extra = dict(appeal_id=1, account_id="sample_account", case_ref=sample["case_refs"][0],
+                                 appeal_kind="sanction", note="Sample reason")
                 self.render(kind, lang, **sample, **extra)
 
     def _render(self, env: jinja2.Environment, name: str, context: dict) -> str:

@@ -330,4 +330,28 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # appeals (issue 14.1): an account holder contests a sanction, or a reporter a
+    # "no violation" outcome. status: open upheld overturned, or late / unmatched
+    # (recorded and answered, nothing to decide).
+    """
+    CREATE TABLE appeals (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        kind TEXT NOT NULL,              -- sanction (holder) | outcome (reporter contests no violation)
+        account_id TEXT,                 -- the sanctioned (or reported) account; NULL when none named
+        sanction_id INTEGER REFERENCES sanctions(id),
+        case_id INTEGER REFERENCES cases(id),
+        appellant TEXT NOT NULL,         -- the sender's address
+        language TEXT,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL,            -- open upheld overturned late unmatched
+        decided_by TEXT,
+        decided_at TEXT,
+        decision_note TEXT,
+        forced INTEGER NOT NULL DEFAULT 0,  -- decided by the case's own decider, with --force
+        force_note TEXT
+    );
+    CREATE INDEX appeals_status ON appeals(status, received_at);
+    CREATE INDEX appeals_account ON appeals(account_id);
+    """,
 ]
