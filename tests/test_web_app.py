@@ -378,6 +378,37 @@ def test_decide_records_the_logged_in_user_and_queues_outcome_emails(store):
     assert case_json(store, ref)["decision"] == "violation"
 
 
+def test_a_decision_and_a_revocation_in_the_browser_reach_the_enforcement_command(tmp_path: Path):
+    # As after the CLI's decide / sanctions revoke: the command hears of it at once,
+    # not at the next poll.
+    import sys
+    calls = tmp_path / "calls.jsonl"
+    script = tmp_path / "enforce.py"
+    script.write_text(f"import sys\nopen({str(calls)!r}, 'a').write(sys.stdin.read().strip() + '\\n')\n")
+    cfg = build_store(tmp_path, replace={"command = []": f"command = ['{sys.executable}', '{script}']"})
+    settings = config.load(cfg)
+    add_users(settings)
+    server = Server(settings)
+    try:
+        s = (cfg, settings, server)
+        ref = ref_of(s, "cantik_vulgar")
+        c = client(s, "tri1")
+        assert c.post(f"/cases/{ref}/decide", {"violation": "sexual_content", "note": "nude profile photo",
+                                              "csrf_token": c.csrf(f"/cases/{ref}")})[0] == 303
+        [sent] = [json.loads(line) for line in calls.read_text().splitlines()]
+        assert sent["account_id"] == "cantik_vulgar" and sent["action"] == "restrict"
+        sanction = case_json(s, ref)["sanctions"][0]
+        assert sanction["enforcement_status"] == "done"
+        lead = client(s, "lead1")
+        assert lead.post(f"/cases/{ref}/revoke", {"sanction_id": sanction["id"], "note": "mistake",
+                                                  "csrf_token": lead.csrf(f"/cases/{ref}")})[0] == 303
+        lines = [json.loads(line) for line in calls.read_text().splitlines()]
+        assert len(lines) == 2 and lines[1]["account_id"] == "cantik_vulgar"
+        assert lines[1] != lines[0]  # the revocation, not the sanction again
+    finally:
+        server.close()
+
+
 def test_only_a_lead_revokes_a_sanction(store):
     ref = ref_of(store, "cantik_vulgar")  # decided by tri1 in the test above
     sanction = case_json(store, ref)["sanctions"][0]

@@ -43,7 +43,7 @@ def with_image(*, sender: str, subject: str, body: str, image: bytes, filename: 
     return msg.as_bytes()
 
 
-def build_store(tmp: Path) -> Path:
+def build_store(tmp: Path, *, replace: dict | None = None) -> Path:
     """Five cases, made by `poll` from real emails:
     dewi_manja88 (prostitution, high, 2 reporters, an image), trafo_acc (critical),
     hostile_acc (other, low, hostile text), cantik_vulgar (sexual_content, medium), one needs_info."""
@@ -64,7 +64,7 @@ def build_store(tmp: Path) -> Path:
               body="Ada orang open BO di grup, saya tidak tahu akunnya.", date=now - 6 * day),
     ]
     make_maildir(tmp / "mailbox", msgs)
-    cfg = write_config(tmp)
+    cfg = write_config(tmp, replace=replace)
     proc = cli(cfg, "poll")
     assert proc.returncode == 0, proc.stderr
     return cfg

@@ -13,6 +13,7 @@ gets 403 and changes nothing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from datetime import timedelta
@@ -26,10 +27,16 @@ from .. import localtime
 from ..cases import lifecycle, triage
 from ..config import SEVERITIES, Settings
 from ..errors import IntakeError, NotFoundError
+from ..policy import enforcement
 from ..store import blobs
 from ..store import search as search_store
 from ..store.db import open_db
 from . import auth, charts, images, views
+
+log = logging.getLogger(__name__)
+# The actions whose commit can create or revoke a sanction: the enforcement
+# command hears of it at once, as after the CLI's `decide` / `sanctions revoke`.
+HANDS_OVER = ("decide", "reopen", "revoke")
 
 COOKIE = "abuse_intake_session"
 LOGIN_COOKIE = "abuse_intake_login"  # double-submit token for the login form (no session yet)
@@ -173,6 +180,7 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
                                           note=request.form.get("note") or None)
         except IntakeError as exc:
             return render_template("error.html", code=400, message=str(exc)), 400
+        _hand_over()
         return render_template("bulk.html", items=items, violation=violation)
 
     # -- one case -----------------------------------------------------------
@@ -199,7 +207,22 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
             abort(404)
         except IntakeError as exc:
             return _case_page(ref, error=str(exc), status=409)
+        if action in HANDS_OVER:
+            _hand_over()
         return redirect(url_for("case", ref=ref.upper(), done=done), code=303)
+
+    def _hand_over() -> None:
+        # As `decide` and `sanctions revoke` do in the CLI: the sanction (or its
+        # revocation) goes to the enforcement command right after the commit.
+        # Sanctions are claimed with a lease, so a poll doing the same never runs
+        # it twice; a failure stays due for the next poll and shows in `status`.
+        try:
+            report = enforcement.run_pending(db(), settings)
+        except IntakeError as exc:
+            log.warning("enforcement after a web action: %s", exc)
+            return
+        for sanction_id, error in report.failed:
+            log.warning("enforcement of sanction %s failed (%s); the next poll retries it", sanction_id, error)
 
     @app.post("/cases/<ref>/decide")
     def decide(ref: str):
