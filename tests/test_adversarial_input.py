@@ -334,6 +334,7 @@ def test_the_enforcement_command_inherits_no_password_variables(tmp_path):
 
 def test_a_rejected_imap_login_is_a_configuration_error(dovecot, tmp_path):
     conf = dovecot.config_toml(tmp_path)
+    assert cli(conf, "init").returncode == 0  # the database exists, so stderr holds only the error
     dovecot.append(email())
     proc = cli(conf, "poll", env={IMAP_PASSWORD_ENV: "Wr0ng-pa55"})
     assert proc.returncode == 78, proc.stderr
@@ -560,6 +561,7 @@ def test_an_imap_server_that_trickles_is_cut_off_at_the_total_deadline(tmp_path)
     try:
         conf = write_config(tmp_path, mailbox_url=f"imap://u@127.0.0.1:{server.port}/INBOX", replace={
             "timeout = 30": "timeout = 1", "deadline = 900": "deadline = 3"})
+        assert cli(conf, "init").returncode == 0  # the database exists, so stderr holds only the error
         proc = cli(conf, "poll", timeout=60, env={"ABUSE_INTAKE_IMAP_PASSWORD": "never-sent-pw"})
     finally:
         server.close()
