@@ -280,6 +280,48 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
         return _act(ref, "revoke", lambda: triage.revoke(db(), settings, sanction_id, by=g.session.user.name,
                                                            note=request.form.get("note", "")), "revoked")
 
+    # -- appeals (lead role; issue 14.1) -----------------------------------------
+
+    @app.get("/appeals")
+    def appeals():
+        require("appeal")
+        from ..appeals import service as appeal_service
+        status = request.args.get("status", "open")
+        try:
+            rows = appeal_service.list_appeals(db(), status)
+        except IntakeError as exc:
+            return render_template("error.html", code=400, message=str(exc)), 400
+        return render_template("appeals.html", rows=rows, status=status,
+                               statuses=(*appeal_service.STATUSES, "all"))
+
+    def _appeal_page(appeal_id: int, error: str | None = None, done: str | None = None, status: int = 200):
+        from ..appeals import service as appeal_service
+        try:
+            a = appeal_service.show(db(), appeal_id)
+        except IntakeError:
+            abort(404)
+        return render_template("appeal.html", a=a, error=error, done=done), status
+
+    @app.get("/appeals/<int:appeal_id>")
+    def appeal(appeal_id: int):
+        require("appeal")
+        return _appeal_page(appeal_id, done=request.args.get("done"))
+
+    @app.post("/appeals/<int:appeal_id>/decide")
+    def decide_appeal(appeal_id: int):
+        require("appeal")
+        from ..appeals import service as appeal_service
+        outcome = request.form.get("outcome", "")
+        try:
+            result = appeal_service.decide(db(), settings, appeal_id, outcome=outcome, by=g.session.user.name,
+                                           note=request.form.get("note", ""), force=bool(request.form.get("force")))
+        except IntakeError as exc:
+            return _appeal_page(appeal_id, error=str(exc), status=409)
+        if result.revoked_sanction and settings.enforcement_command:
+            from ..policy import enforcement
+            enforcement.run_pending(db(), settings)  # failures are retried by the next run
+        return redirect(url_for("appeal", appeal_id=appeal_id, done=result.appeal.status), code=303)
+
     # -- evidence -------------------------------------------------------------
 
     def _attachment(attachment_id: int) -> tuple[dict, bytes]:
