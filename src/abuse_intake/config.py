@@ -152,6 +152,8 @@ class Category:
     name: str
     severity: str
     words: tuple[str, ...]
+    guideline: str = ""  # the guideline's text or URL, for the statement of reasons (issue 14.3)
+    legal_ground: str = ""  # optional: the law the content breaks, if any
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class PolicySettings:
     ladder: dict[str, tuple[LadderStep, ...]]
     remove_content_counts: bool = False  # does a content removal count as a strike?
     appeal_days: int = 183  # an appeal is open this long after the sanction (or decision)
+    redress_out_of_court: str = ""  # certified out-of-court dispute settlement body (DSA Art. 21)
+    redress_courts: str = ""  # judicial redress, in words
 
 
 @dataclass(frozen=True)
@@ -601,7 +605,9 @@ def _categories(r: "_Reader") -> dict[str, Category]:
             raise ConfigError(f"categories.{name}", "category names are lower-case words with '_'")
         sev = r.choice(f"categories.{name}.severity", SEVERITIES)
         words = tuple(w for w in r.list_of_str(f"categories.{name}.words", default=[]) if w.strip())
-        out[name] = Category(name=name, severity=sev, words=words)
+        out[name] = Category(name=name, severity=sev, words=words,
+                             guideline=r.str(f"categories.{name}.guideline", default=""),
+                             legal_ground=r.str(f"categories.{name}.legal_ground", default=""))
     if "other" not in out:
         raise ConfigError("categories.other", "the catch-all category 'other' is required")
     return out
@@ -653,6 +659,8 @@ def _policy(r: "_Reader") -> PolicySettings:
         ladder=ladder,
         remove_content_counts=r.bool("policy.remove_content_counts", default=False),
         appeal_days=r.int("policy.appeal_days", default=183, minimum=1),
+        redress_out_of_court=r.str("policy.redress_out_of_court", default=""),
+        redress_courts=r.str("policy.redress_courts", default=""),
     )
 
 

@@ -69,8 +69,30 @@ def statement(row: dict, settings: Settings) -> dict:
             "measure": _measure(row), "ladder_pick": row["ladder_pick"], "reason": row.get("override_reason")},
         "counts_as_strike": bool(row.get("counts", True)),
     }
+    record.update(_complete(row, settings))
     record["statement"] = _reasons_text(record, settings)
     return record
+
+
+def _complete(row: dict, settings: Settings) -> dict:
+    """The rest of a statement of reasons (DSA Art. 17, issue 14.3): facts, ground, automation, redress.
+    Facts are counts and staff's note, never who reported."""
+    cat = settings.categories.get(row["category"])
+    deadline = None
+    try:
+        deadline = iso(parse_iso(row["starts_at"]) + timedelta(days=settings.policy.appeal_days))
+    except (TypeError, ValueError):
+        pass
+    return {
+        "facts": {"note": row.get("case_note"), "categories": [row["category"]],
+                  "reports": row.get("reports", 0), "reporters": row.get("reporters", 0)},
+        "ground": {"guideline": (cat.guideline if cat and cat.guideline else settings.guidelines_url) or None,
+                   "legal": (cat.legal_ground if cat else "") or None},
+        "automated": {"detection": True, "decision": False},
+        "redress": {"internal_appeal": {"address": settings.appeal_address, "until": deadline},
+                    "out_of_court": settings.policy.redress_out_of_court or None,
+                    "courts": settings.policy.redress_courts or None},
+    }
 
 
 def _reasons_text(r: dict, settings: Settings) -> str:
@@ -88,6 +110,25 @@ def _reasons_text(r: dict, settings: Settings) -> str:
             f"{guideline}; violation #{r['violation_number']} in the look-back window (rule: {r['rule']}). "
             f"Basis: {b['reports']} user report(s) from {b['reporters']} reporter(s) (case {r['case_ref']}); "
             f"a person decided, not an automated system. Appeal: {r['appeal']}.")
+    # The rest of Art. 17 (issue 14.3), appended so the text above stays as it was.
+    facts, ground, redress = r.get("facts") or {}, r.get("ground") or {}, r.get("redress") or {}
+    if facts.get("note"):
+        text += f" Facts: {facts['note']}"
+        text += "" if text.endswith(".") else "."
+    if ground.get("guideline") and ground["guideline"] != settings.guidelines_url:
+        text += f" Guideline: {ground['guideline']}."
+    if ground.get("legal"):
+        text += f" Legal ground: {ground['legal']}."
+    if redress:
+        text += (" Automated means found the account IDs and category in the reports; the decision was not "
+                 "automated.")
+        appeal = redress.get("internal_appeal") or {}
+        if appeal.get("until"):
+            text += f" Appeal by {appeal['until'][:10]} to {appeal['address']}."
+        if redress.get("out_of_court"):
+            text += f" Out-of-court dispute settlement: {redress['out_of_court']}."
+        if redress.get("courts"):
+            text += f" Courts: {redress['courts']}."
     if r["override"]:
         o = r["override"]
         text += (f" The measure was chosen by staff instead of the ladder's {o['ladder_pick']}: {o['reason']}.")

@@ -151,7 +151,8 @@ def list_sanctions(db, *, account_id: str | None = None, since: str | None = Non
         db,
         f"SELECT {SANCTION_COLUMNS}, "
         "(SELECT COUNT(*) FROM case_reports cr WHERE cr.case_id = s.case_id) AS reports, "
-        "(SELECT COUNT(*) FROM case_reporters cp WHERE cp.case_id = s.case_id) AS reporters "
+        "(SELECT COUNT(*) FROM case_reporters cp WHERE cp.case_id = s.case_id) AS reporters, "
+        "c.decision_note AS case_note "
         f"FROM sanctions s JOIN cases c ON c.id = s.case_id {clause} ORDER BY s.id",
         params)]
 
