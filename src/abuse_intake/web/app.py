@@ -317,9 +317,8 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
                                            note=request.form.get("note", ""), force=bool(request.form.get("force")))
         except IntakeError as exc:
             return _appeal_page(appeal_id, error=str(exc), status=409)
-        if result.revoked_sanction and settings.enforcement_command:
-            from ..policy import enforcement
-            enforcement.run_pending(db(), settings)  # failures are retried by the next run
+        if result.revoked_sanction:
+            _hand_over()  # the revocation goes to the enforcement command now, as other actions do
         return redirect(url_for("appeal", appeal_id=appeal_id, done=result.appeal.status), code=303)
 
     # -- evidence -------------------------------------------------------------
