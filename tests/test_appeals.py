@@ -79,6 +79,7 @@ def test_holder_appeal_is_no_report_is_acked_and_overturn_revokes_and_tells_enfo
         {"account_id": "reza.mahendra", "sanction_id": s["id"], "case_ref": c["ref"],
          "appellant": "rezamhndr@gmail.com", "status": "open", "language": "id"}
     assert {"id", "received_at"} <= set(a)
+    assert cli_json(cfg, "status")["oldest_unread_appeal_age_seconds"] is not None  # status sees it waiting
 
     # The case's own decider may not decide the appeal.
     refused = cli(cfg, "appeals", "decide", str(a["id"]), "--overturn", "--by", "Rina", "--note", "x")
