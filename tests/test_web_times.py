@@ -23,7 +23,9 @@ def test_local_formats_stored_utc_in_the_zone():
 
 @pytest.mark.parametrize("tz, day", [("UTC", "2026-07-01"), ("Asia/Jakarta", "2026-07-02")])
 def test_outcome_email_gives_the_restriction_end_as_a_local_day(tmp_path, tz, day):
-    settings = example_settings(tmp_path, platform={"timezone": tz}, database={"path": str(tmp_path / "t.db")})
+    # the end day is a detail outcome emails carry only with outcome_detail = "full" (issue 14.4)
+    settings = example_settings(tmp_path, platform={"timezone": tz}, database={"path": str(tmp_path / "t.db")},
+                                notify={"outcome_detail": "full"})
     db = open_db(settings.database_path)
     try:
         case = add_case(db, account_id="dewi_manja88", reporters=[("ana@example.com", "en")])
