@@ -53,19 +53,6 @@ AS_REPORT = {"hostile", "arf"}
 
 # Floors (issue 16, item 2).
 MIN_PRECISION, MIN_RECALL, MIN_KINDS, MIN_CATEGORY, MIN_CRITICAL_RECALL = 0.97, 0.95, 0.95, 0.90, 1.0
-# Not met yet, so held where they stand (they may rise, never fall); replace
-# by the floors above once met:
-# - kinds counting appeals: the product has no `appeal` kind yet (issue 14
-#   adds it); the set's 14 appeals come out as non_report, report or reply,
-#   so the floor of 0.95 holds for the kinds without appeals, and with them
-#   the figure is only kept from falling;
-# - category and critical recall: with the minor patterns of the lifecycle
-#   issue ([categories] minor_patterns) on main, what is left is sexual acts
-#   and offers described without any configured word ("asked me to video
-#   call naked", "send me a pic of you in the shower", "paid meetups") and one
-#   trafficking report told as a story (053): the category words are config
-#   (config.example.toml), to be widened with care for false reports.
-HELD_KINDS, HELD_CATEGORY, HELD_CRITICAL_RECALL = 0.90, 0.84, 0.96
 
 
 @dataclass
@@ -237,10 +224,9 @@ def test_independent_set_scores(independent):
         print("  " + miss)
     assert s.precision >= MIN_PRECISION, s.line("independent set")
     assert s.recall >= MIN_RECALL, s.line("independent set")
-    assert s.kinds_no_appeal >= MIN_KINDS, s.line("independent set")
-    assert s.kinds >= HELD_KINDS, s.line("independent set")
-    assert s.category >= HELD_CATEGORY, s.line("independent set")
-    assert s.critical_recall >= HELD_CRITICAL_RECALL, s.line("independent set")
+    assert s.kinds >= MIN_KINDS, s.line("independent set")
+    assert s.category >= MIN_CATEGORY, s.line("independent set")
+    assert s.critical_recall >= MIN_CRITICAL_RECALL, s.line("independent set")
 
 
 def test_samples_score_as_before(samples):

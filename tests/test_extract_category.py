@@ -60,6 +60,54 @@ def test_support_questions_match_nothing(settings, text):
     assert cat(settings, text) == (None, None)
 
 
+# Issue 16: general words and slang real reporters use, in both languages
+# (phrased here independently of the evaluation set).
+@pytest.mark.parametrize("text, expected", [
+    ("katanya anak itu mau dijual ke om-om", ("human_trafficking", "critical")),
+    ("temanku dijual ke om2 di hotel", ("human_trafficking", "critical")),
+    ("mereka menjual orang lewat grup ini", ("human_trafficking", "critical")),
+    ("I think these girls are being sold", ("human_trafficking", "critical")),
+    ("she was sold for sex by him", ("human_trafficking", "critical")),
+    ("mau ditemenin malam ini? 800rb", ("prostitution", "high")),
+    ("dia cari cewek buat nemenin tamu karaoke", ("prostitution", "high")),
+    ("harga full night 2jt", ("prostitution", "high")),
+    ("nyari sugar baby, dikasih uang bulanan", ("prostitution", "high")),
+    ("he offers to be my sugar daddy for money", ("prostitution", "high")),
+    ("profile advertises a GFE with prices", ("prostitution", "high")),
+    ("offers the girlfriend experience", ("prostitution", "high")),
+    ("dia ngajak vc bugil tiap malam", ("sexual_solicitation", "high")),
+    ("minta video call telanjang", ("sexual_solicitation", "high")),
+    ("he wants a naked video call", ("sexual_solicitation", "high")),
+    ("wanted to video call naked", ("sexual_solicitation", "high")),
+    ("aku diajak tidur sama dia", ("sexual_solicitation", "high")),
+    ("ngajak gitu2an terus", ("sexual_solicitation", "high")),
+    ("dia kirim foto alat vitalnya", ("sexual_solicitation", "high")),
+    ("kirim foto alat kelamin tanpa diminta", ("sexual_solicitation", "high")),
+    ("sent me a photo of his genitals", ("sexual_solicitation", "high")),
+    ("he keeps trying to sext me", ("sexual_solicitation", "high")),
+    ("he sexted my sister", ("sexual_solicitation", "high")),
+    ("sends dirty messages at night", ("sexual_solicitation", "high")),
+    ("a stranger asking for sex", ("sexual_solicitation", "high")),
+    ("wants to meet for sex", ("sexual_solicitation", "high")),
+    ("foto profilnya tidak senonoh", ("sexual_content", "medium")),
+    ("status isinya video asusila", ("sexual_content", "medium")),
+    ("his profile picture is naked", ("sexual_content", "medium")),
+])
+def test_general_words_and_slang(settings, text, expected):
+    assert cat(settings, text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Mobil ini dijual ke siapa saja yang berminat",  # "dijual ke" alone is trade, not trafficking
+    "Saya tamu hotel, mau tanya soal stiker",  # "tamu" alone
+    "Malam ini aplikasinya error, tolong dicek",  # "malam" alone
+    "My video call keeps dropping, please help",  # "video call" alone
+    "Is there a vital update for the app?",  # "vital" alone
+])
+def test_new_words_need_their_whole_phrase(settings, text):
+    assert cat(settings, text) == (None, None)
+
+
 def test_case_insensitive_and_whitespace_tolerant(settings):
     assert cat(settings, "OPEN   BO")[0] == "prostitution"
     assert cat(settings, "open\nbo")[0] == "prostitution"
