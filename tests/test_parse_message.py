@@ -561,6 +561,15 @@ def test_html_to_text_and_links():
     assert html_links('<a href="/u/one"><a\nhref="/u/two">') == ("/u/one", "/u/two")
 
 
+def test_html_table_cells_are_kept_apart():
+    # A browser shows cells side by side; their texts must not run into one
+    # word ("user.name" + "posts ..." -> "user.nameposts") (issue 16, file 124).
+    text = html_to_text("<table><tr><th>Username</th><th>Reason</th></tr>"
+                        "<tr><td>anna.b_12</td><td>posts porn</td></tr></table>")[0]
+    assert text == "Username Reason\nanna.b_12 posts porn"
+    assert html_to_text("a<td>b</td>c")[0] == "a b c"
+
+
 def test_html_unclosed_constructs():
     assert html_to_text("before<!-- never closed <a href=x>")[0] == "before"
     assert html_to_text("before<style>p{}")[0] == "before"

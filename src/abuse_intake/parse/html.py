@@ -23,6 +23,8 @@ _BLOCK = frozenset(
         "article", "header", "footer", "address", "center", "body",
     }
 )
+# Table cells: a space between them, as a browser shows them apart.
+_CELLS = frozenset({"td", "th"})
 _CLOSERS = {name: re.compile("</" + name, re.I) for name in _SKIP_CONTENT}
 _TAG_NAME = re.compile(r"/?\s*([a-zA-Z][a-zA-Z0-9:_-]*)")
 # Applied to one tag's text only (bounded by the next ">"), so linear.
@@ -73,6 +75,8 @@ def html_to_text(markup: str) -> tuple[str, tuple[str, ...]]:
             out.append(_SOFT)
             if closing and name == "p":
                 out.append("\n")  # paragraphs are set apart by a blank line
+        elif name in _CELLS:
+            out.append(" ")  # cells sit side by side: their words must not join
         if closing:
             continue
         if name in _SKIP_CONTENT and not tag.endswith("/"):
