@@ -205,3 +205,18 @@ def test_domain_md_default_words_ship(settings):
 
 def test_no_text_at_all(settings):
     assert cat(settings) == (None, None)
+
+
+@pytest.mark.parametrize("patterns, text, expected", [
+    ((r"\bbocil\b", r"\bumur 1[0-7]\b"), "katanya umur 15", True),  # joined into one alternation
+    ((r"\bbocil\b", r"\bumur 1[0-7]\b"), "umur akun 30 hari", False),
+    ((r"\bkid\b", r"(?x) \b bocil \b"), "dia bocil", True),  # a global flag: only legal first, kept apart
+    ((r"(\w)\1x", r"\bkid\b"), "aax", True),  # a back-reference: kept apart
+    ((r"\bkid\b", r"(\w)\1x"), "aax", True),
+    ((r"\bkid\b", r"(\w)\1x"), "abx", False),
+])
+def test_minor_patterns_mean_the_same_joined_or_apart(patterns, text, expected):
+    from abuse_intake.extract.category import compile_category_rules, mentions_minor
+
+    rules = compile_category_rules({"other": Category("other", "low", ("spam",))}, patterns)
+    assert mentions_minor(rules, [text]) is expected
