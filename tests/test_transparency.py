@@ -182,3 +182,87 @@ def test_a_bad_trusted_list_is_a_config_error(tmp_path):
     cfg = write_config(tmp_path, extra='[notifiers]\ntrusted = ["not-an-address"]\n')
     with pytest.raises(config.ConfigError, match=r"notifiers\.trusted\[0\]"):
         config.load(cfg)
+
+
+# -- through the real pipeline, CLI and web console ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    from test_web_app import ref_of
+    from web_support import Server, add_users, build_store
+
+    tmp = tmp_path_factory.mktemp("transparency")
+    cfg = build_store(tmp)
+    settings = config.load(cfg)
+    add_users(settings)
+    ref = ref_of((cfg,), "cantik_vulgar")
+    assert cli(cfg, "decide", ref, "--violation", "sexual_content", "--by", "tri1").returncode == 0
+    make_maildir(tmp / "mailbox", [email(
+        sender="owner@example.com", subject="Banding, akun saya dibatasi",
+        body="Akun saya cantik_vulgar dibatasi, itu foto kebaya biasa. Mohon ditinjau kembali.",
+        date=datetime.now(timezone.utc).replace(microsecond=0))])
+    assert cli(cfg, "poll").returncode == 0
+    [appeal] = json.loads(run(cfg, "appeals", "list", "--json").stdout)
+    assert run(cfg, "appeals", "decide", str(appeal["id"]), "--overturn", "--by", "lead1",
+               "--note", "Foto biasa.").returncode == 0
+    server = Server(settings)
+    yield cfg, settings, server
+    server.close()
+
+
+def _week() -> tuple[str, str]:
+    today = datetime.now(timezone.utc).date()
+    return (today - timedelta(days=7)).isoformat(), today.isoformat()
+
+
+def test_the_report_of_a_store_made_by_poll(console):
+    cfg = console[0]
+    start, end = _week()
+    got = json.loads(run(cfg, "report", "transparency", "--from", start, "--to", end, "--json").stdout)
+    # build_store's six emails: two on dewi_manja88 (prostitution), trafficking, an account-less
+    # "jual cewek" (selling girls: trafficking too), a scam, a nude profile photo; the appeal is not a notice.
+    assert got["notices_total"] == 6
+    assert got["notices_by_notifier"] == {"user": 6, "trusted": 0, "partner": 0}
+    assert got["notices_by_category"] == {"human_trafficking": 2, "prostitution": 2, "sexual_solicitation": 0,
+                                          "sexual_content": 1, "other": 1}
+    assert got["decisions_total"] == 1 and got["decisions_by_outcome"] == {"violation": 1, "no_violation": 0}
+    assert got["decisions_human"] == 1 and got["decisions_automated"] == 0
+    assert got["measures_total"] == 1 and sum(got["measures_by_type"].values()) == 1
+    [(action, cats)] = [(a, c) for a, c in got["measures_by_type_and_category"].items() if c]
+    assert cats == {"sexual_content": 1} and got["measures_by_type"][action] == 1
+    # the nude-photo report was dated five days ago and decided just now
+    assert 120 <= got["median_hours_to_decision"] == got["p90_hours_to_decision"] < 120.2
+    assert (got["appeals_received"], got["appeals_upheld"], got["appeals_overturned"]) == (1, 0, 1)
+    assert 0 <= got["median_hours_to_appeal_decision"] < 0.2
+
+
+def test_the_dashboard_links_the_same_figures_as_tables(console):
+    from abuse_intake.cases.transparency import transparency_report
+    from test_web_app import client
+
+    cfg, settings, _ = console
+    anonymous = client(console)
+    assert anonymous.get("/stats/transparency")[0] == 302  # to the login page
+    viewer = client(console, "view1")
+    status, _, body = viewer.get("/stats")
+    assert status == 200 and b'href="/stats/transparency"' in body
+    start, end = _week()
+    status, _, page = viewer.get(f"/stats/transparency?from={start}&to={end}")
+    assert status == 200
+    db = open_db(settings.database_path)
+    try:
+        t = transparency_report(db, settings, date.fromisoformat(start), date.fromisoformat(end))
+    finally:
+        db.conn.close()
+    text = page.decode()
+    assert f"<h2>Notices ({t.notices_total})</h2>" in text
+    for c, n in t.notices_by_category.items():
+        assert f"<tr><td>{c}</td><td>{n}</td></tr>" in text
+    assert "<tr><td>user</td><td>6</td></tr>" in text and "<tr><td>trusted</td><td>0</td></tr>" in text
+    assert f"<tr><th>overturned</th><td>{t.appeals_overturned}</td></tr>" in text
+    assert f"<tr><th>median hours, first report to decision</th><td>{t.median_hours_to_decision}</td></tr>" in text
+    assert "notifier suspension does not exist yet" in text
+    status, _, bad = viewer.get("/stats/transparency?from=2026-05-31&to=2026-05-01")
+    assert status == 400 and b"before it starts" in bad
+    # the default period is the last 30 days, which holds the same notices
+    assert f"<h2>Notices ({t.notices_total})</h2>".encode() in viewer.get("/stats/transparency")[2]
