@@ -266,3 +266,15 @@ def test_the_dashboard_links_the_same_figures_as_tables(console):
     assert status == 400 and b"before it starts" in bad
     # the default period is the last 30 days, which holds the same notices
     assert f"<h2>Notices ({t.notices_total})</h2>".encode() in viewer.get("/stats/transparency")[2]
+
+
+def test_a_category_no_longer_configured_still_counts(may):
+    _, settings, db = may
+    with transaction(db):
+        c = add_case(db, account_id="acc_old", category="other", severity="low",
+                     reporters=[("lama@example.com", "id")], at="2026-05-07T00:00:00Z")
+        _sanction(db, c["id"], "acc_old", "warn", "spam_legacy", "2026-05-07T01:00:00Z")
+    value = transparency_report(db, settings, date(2026, 5, 1), date(2026, 5, 31))
+    assert value.measures_by_type["warn"] == 2 and value.measures_by_type_and_category["warn"] == {
+        "other": 1, "spam_legacy": 1}
+    assert value.categories() == [*settings.categories, "spam_legacy"]

@@ -45,6 +45,11 @@ class TransparencyReport:
     median_hours_to_appeal_decision: float | None
     notes: list[str] = field(default_factory=list)
 
+    def categories(self) -> list[str]:
+        """Every category a figure names: the configured ones, then any only old rows still carry."""
+        return list(dict.fromkeys([*self.notices_by_category,
+                                   *(c for cats in self.measures_by_type_and_category.values() for c in cats)]))
+
     def as_dict(self) -> dict:
         return asdict(self)
 
