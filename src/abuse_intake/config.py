@@ -255,6 +255,8 @@ class Settings:
     outcome_detail: str = "minimal"
     # [platform.safety_contacts] (issue 14.7): per language, listed in acks of critical reports.
     safety_contacts: dict = field(default_factory=dict)
+    # [notifiers] trusted (issue 14.6): addresses counted as trusted notifiers in the transparency report.
+    trusted_notifiers: tuple[str, ...] = ()
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -298,6 +300,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         "web",
         "notify",
         "watch", "health",
+        "notifiers",
     }
     for key in data:
         if key == "storage":
@@ -357,6 +360,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         health=_health(r),
         outcome_detail=r.choice("notify.outcome_detail", ("minimal", "full"), default="minimal"),
         safety_contacts=_safety_contacts(r),
+        trusted_notifiers=_trusted_notifiers(r),
     )
     r.check_unknown()
     return settings
@@ -574,6 +578,14 @@ def _server_url(section: str, url: str, default_ports: dict[str, int], local_for
     except ValueError:
         raise ConfigError(key, "port is not a number") from None
     return parts, port
+
+
+def _trusted_notifiers(r) -> tuple[str, ...]:
+    trusted = tuple(a.strip().lower() for a in r.list_of_str("notifiers.trusted", default=[]))
+    for i, a in enumerate(trusted):
+        if "@" not in a:
+            raise ConfigError(f"notifiers.trusted[{i}]", f"not an email address: {a!r}")
+    return trusted
 
 
 def _accounts(r: "_Reader") -> AccountSettings:

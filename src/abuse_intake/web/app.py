@@ -380,6 +380,21 @@ def create_app(settings: Settings, *, secret: bytes | None = None) -> Flask:
         return render_template("stats.html", s=s, per_day_svg=per_day, by_sev_svg=by_sev, by_age_svg=by_age,
                                severities=SEVERITIES)
 
+    @app.get("/stats/transparency")
+    def stats_transparency():
+        # Any signed-in role: the figures are published anyway (DSA Art. 15), and name no one.
+        from ..cases import transparency
+        from ..store.db import utcnow
+        today = utcnow().date()
+        try:
+            start = transparency.parse_day(request.args.get("from") or (today - timedelta(days=29)).isoformat(),
+                                           "from")
+            end = transparency.parse_day(request.args.get("to") or today.isoformat(), "to")
+            t = transparency.transparency_report(db(), settings, start, end)
+        except IntakeError as exc:
+            return render_template("error.html", code=400, message=str(exc)), 400
+        return render_template("transparency.html", t=t)
+
     @app.errorhandler(403)
     def _forbidden(exc):
         return render_template("error.html", code=403, message="Forbidden: not allowed, or the form was stale "
