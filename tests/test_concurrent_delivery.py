@@ -90,12 +90,14 @@ def test_a_crashed_senders_claim_is_taken_over(tmp_path, smtp_server):
     cfg = _config(tmp_path, smtp_server)
     make_maildir(tmp_path / "mailbox", _reports(3, "cr"))
     assert cli_json(cfg, "poll", "--no-send")["stored"] == 3
-    # Killed with the first row claimed and not yet handed to the server: the
-    # process is gone from this host, so the next run takes the row over at once.
+    # Killed with its batch claimed (all three rows, one statement) and none yet
+    # handed to the server: the process is gone from this host, so the next run
+    # takes the rows over at once.
     crashed = cli(cfg, "send", env={"ABUSE_INTAKE_CRASH_AT": "before_send:1"})
     assert crashed.returncode == -9
-    [claimed] = [r for r in _outbox_rows(cfg) if r["claimed_by"]]
-    assert claimed["lease_until"] > claimed["created_at"]
+    claimed = [r for r in _outbox_rows(cfg) if r["claimed_by"]]
+    assert len(claimed) == 3 and len({r["claimed_by"] for r in claimed}) == 1
+    assert all(r["lease_until"] > r["created_at"] for r in claimed)
     assert cli_json(cfg, "send")["sent"] == 3
     _assert_each_once(cfg, smtp_server, 3)
 

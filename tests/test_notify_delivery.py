@@ -399,3 +399,58 @@ def test_silent_server_times_out_as_temporary(tmp_path):
     row = env.row(oid)
     # The relay never greeted: the queue waits as it is (issue 13 item 7).
     assert row["status"] == "pending" and row["attempts"] == 0 and "timed out" in row["last_error"]
+
+
+# -- claims taken in batches (issue 13.8) -----------------------------------
+
+def test_two_batch_claims_never_share_a_row(env):
+    ids = [env.ack(f"r{i}@example.com") for i in range(7)]
+    now, until = "2026-04-20T08:00:00Z", "2026-04-20T08:10:00Z"
+    with transaction(env.db):
+        first = store.claim_batch(env.db, owner="a", now=now, lease_until=until, limit=3)
+    with transaction(env.db):
+        second = store.claim_batch(env.db, owner="b", now=now, lease_until="2026-04-20T08:30:00Z", limit=10)
+    assert [r["id"] for r in first] == ids[:3]  # oldest first
+    assert [r["id"] for r in second] == ids[3:]  # nothing a live lease holds
+    with transaction(env.db):
+        assert store.claim_batch(env.db, owner="c", now=now, lease_until=until, limit=10) == []
+    # Once a's lease has run out (a crashed claimant), its rows are taken over, and a's
+    # late renewal gets nothing: it may send none of them.
+    later = "2026-04-20T08:11:00Z"
+    with transaction(env.db):
+        taken = store.claim_batch(env.db, owner="c", now=later, lease_until="2026-04-20T08:20:00Z", limit=10)
+        assert [r["id"] for r in taken] == ids[:3]
+        assert store.renew_claims(env.db, "a", ids[:3], "2026-04-20T08:30:00Z") == set()
+        assert store.renew_claims(env.db, "b", ids[3:5], "2026-04-20T08:40:00Z") == set(ids[3:5])
+
+
+def test_a_run_sends_every_row_of_several_batches_once(env, smtp_server, monkeypatch):
+    monkeypatch.setattr(outbox, "CLAIM_BATCH", 3)
+    ids = [env.ack(f"r{i}@example.com") for i in range(8)]
+    r = deliver_pending(env.db, env.settings, now=T0)
+    assert r.sent == 8 and r.remaining == 0
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(f"r{i}@example.com" for i in range(8))
+    assert all(env.row(i)["status"] == "sent" and env.row(i)["claimed_by"] is None for i in ids)
+
+
+def test_limit_gives_back_the_rest_of_the_batch(env, smtp_server):
+    ids = [env.ack(f"r{i}@example.com") for i in range(5)]
+    assert deliver_pending(env.db, env.settings, now=T0, limit=2).sent == 2
+    rows = [env.row(i) for i in ids]
+    assert [r["status"] for r in rows] == ["sent", "sent", "pending", "pending", "pending"]
+    assert all(r["claimed_by"] is None and r["lease_until"] is None for r in rows)
+
+
+def test_a_row_cancelled_after_its_batch_was_claimed_is_not_sent(env, smtp_server, monkeypatch):
+    first, second = env.ack("ana@example.com"), env.ack("bob@example.com")
+    real = store.claim_batch
+
+    def claim_then_cancel(db, **kw):
+        rows = real(db, **kw)
+        store.cancel_email(db, second, "staff cancelled it")  # inside the claim's transaction
+        return rows
+
+    monkeypatch.setattr(store, "claim_batch", claim_then_cancel)
+    assert deliver_pending(env.db, env.settings, now=T0).sent == 1
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["ana@example.com"]]
+    assert env.row(second)["status"] == "cancelled"

@@ -1,7 +1,7 @@
 """Who holds a claim on a row, and whether that holder is certainly gone.
 
 Outbox rows and enforcement hand-overs are claimed in the database with a
-lease (store.outbox.claim_next, store.triage.claim_enforcement). A claimant
+lease (store.outbox.claim_batch, store.triage.claim_enforcement). A claimant
 that crashed leaves its claim behind; the lease ends it eventually, but a
 claimant on this host whose process no longer exists is known to be gone at
 once, so the next run takes its rows over without waiting. A claimant on

@@ -41,6 +41,9 @@ BACKOFF_CAP = timedelta(hours=6)
 # 1+2+...+256 minutes, then every 6 h: about four and a half days, like an MTA.
 MAX_ATTEMPTS = 25
 FLUSH_ALL = "9999-12-31T23:59:59Z"  # `send --now`: due before the end of time
+# Rows claimed in one statement. Small: a batch's rows are held (leased) while the
+# ones before them are sent, and a crashed run's batch waits for its lease or its pid check.
+CLAIM_BATCH = 50
 
 
 @dataclass
@@ -221,8 +224,9 @@ def _insert(db, settings: Settings, *, kind, rcpt, lang, rendered, parent, refs,
 # -- delivery ----------------------------------------------------------------
 
 def lease_seconds(settings: Settings) -> float:
-    """How long a claim on an outbox row lasts. A row is claimed just before it
-    goes over a connection, and a connection ends at its deadline; the commit
+    """How long a claim on an outbox row lasts. A row is claimed (in a batch of
+    CLAIM_BATCH) while a connection it may go over is open, or its claim is
+    renewed when a fresh connection opens, and a connection ends at its deadline; the commit
     after the server's 250 waits at most the database's busy timeout. So a
     live claimant is always done before its lease runs out, and a row whose
     lease ran out belongs to a claimant that crashed."""
@@ -231,8 +235,8 @@ def lease_seconds(settings: Settings) -> float:
 
 def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
                     limit: int | None = None, flush: bool = False) -> DeliveryResult:
-    """Send what is due, one row at a time, each claimed before it is sent and
-    its outcome committed on its own. Must be called outside a transaction.
+    """Send what is due, one row at a time, rows claimed CLAIM_BATCH at a time
+    before they are sent and each one's outcome committed on its own. Must be called outside a transaction.
 
     A relay that cannot be reached (or drops the connection) defers the
     queue, not each email: the run stops, no email's own attempts or backoff
@@ -241,7 +245,7 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
     `postqueue -f`): every pending email is due, its backoff ignored.
 
     Safe beside any other run (poll, send, decide, ...): a row is claimed in
-    the database with a lease (claim_next), so two runs never send the same
+    the database with a lease (claim_batch), so two runs never send the same
     row; the only duplicate left is a crash between the server's 250 and our
     commit (see _deliver_one). The run stops claiming at [outgoing]
     run_deadline, and no connection outlives connection_deadline.
@@ -264,6 +268,7 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
     transport = None
     down: str | None = None  # why the server cannot be used for the rest of this run
     last_id, handled = 0, 0
+    batch: list[dict] = []  # claimed, not yet handled, oldest first
     try:
         while limit is None or handled < limit:
             if time.monotonic() >= run_end:
@@ -272,12 +277,19 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
                                      "the rest waits for the next run")
                 break
             at = now + timedelta(seconds=time.monotonic() - started)  # the run's clock moves on
-            with transaction(db):
-                row = store.claim_next(db, owner=owner, now=iso(at), lease_until=iso(at + lease),
-                                       after_id=last_id, due_by=FLUSH_ALL if flush else None)
-            if row is None:
-                break
-            last_id, handled = row["id"], handled + 1
+            if not batch:
+                # One claim (one commit) for a batch: a commit costs an fsync, as much as
+                # building and sending an email. The rows not handled are given back below.
+                size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - handled)
+                with transaction(db):
+                    batch = store.claim_batch(db, owner=owner, now=iso(at), lease_until=iso(at + lease),
+                                              after_id=last_id, due_by=FLUSH_ALL if flush else None,
+                                              limit=size)
+                if not batch:
+                    break
+                last_id = batch[-1]["id"]
+            row = batch.pop(0)
+            handled += 1
             if _refuse(db, settings, row, iso(at), result) or _hold(db, settings, row, at, result):
                 continue
             if transport is not None and transport.expired and not transport.broken:
@@ -291,6 +303,16 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
                     if exc.permanent:
                         raise
                     down = str(exc)
+                else:
+                    # The lease covers one connection's life from the claim; a connection
+                    # opened after the claim renews it for the rows it will carry.
+                    at = now + timedelta(seconds=time.monotonic() - started)
+                    with transaction(db):
+                        mine = store.renew_claims(db, owner, [row["id"], *(r["id"] for r in batch)],
+                                                  iso(at + lease))
+                    batch = [r for r in batch if r["id"] in mine]
+                    if row["id"] not in mine:
+                        continue  # taken over by another run: its lease had run out
             if down is not None:
                 break  # the queue waits as it is; this row's claim is given back below
             _deliver_one(db, settings, transport, row, at, result)
@@ -309,7 +331,9 @@ def deliver_pending(db, settings: Settings, *, now: datetime | None = None,
             transport.close()
         try:
             with transaction(db):
-                store.release_claims(db, owner)  # only after an error: every handled row cleared its own
+                # Rows of the last batch not handled (an error, the deadline, --limit) and
+                # a row whose send was cut off: every handled row cleared its own claim.
+                store.release_claims(db, owner)
         except IntakeError:
             pass  # the leases run out by themselves
     if down is not None:

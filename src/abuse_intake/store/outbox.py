@@ -172,6 +172,32 @@ def claim_next(db, *, owner: str, now: str, lease_until: str, after_id: int = 0,
     return _decode(dict(zip([d[0] for d in cur.description], rows[0])))
 
 
+def claim_batch(db, *, owner: str, now: str, lease_until: str, after_id: int = 0,
+                due_by: str | None = None, limit: int = 1) -> list[dict]:
+    """claim_next for up to `limit` rows at once, in one statement (one commit
+    for the batch instead of one per row); the rows come back oldest first.
+    The same lease semantics: no row a live lease holds is taken."""
+    cur = db.conn.execute(
+        "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id IN ("
+        " SELECT id FROM outbox WHERE status = 'pending' AND id > ? "
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?) RETURNING *",
+        (owner, lease_until, after_id, due_by or now, now, limit))
+    names = [d[0] for d in cur.description]
+    rows = [_decode(dict(zip(names, r))) for r in cur.fetchall()]
+    return sorted(rows, key=lambda r: r["id"])  # RETURNING's order is not defined
+
+
+def renew_claims(db, owner: str, ids: list[int], lease_until: str) -> set[int]:
+    """Extend `owner`'s lease on these rows (a fresh connection is about to carry
+    them); the ids still held, which are the only ones it may send."""
+    if not ids:
+        return set()
+    return {r[0] for r in db.conn.execute(
+        f"UPDATE outbox SET lease_until = ? WHERE claimed_by = ? AND status = 'pending' "
+        f"AND id IN ({placeholders(ids)}) RETURNING id", (lease_until, owner, *ids)).fetchall()}
+
+
 def live_claimants(db, now: str) -> list[str]:
     """Holders of leases not yet run out."""
     return [r[0] for r in db.conn.execute(
