@@ -43,6 +43,7 @@ COMMANDS = {
     "init": ".backup:init",
     "oauth2": ".oauth2:oauth2_group",
     "appeals": ".appeals:appeals",
+    "purge": ".purge:purge",  # retention (issue 14.5)
 }
 
 
