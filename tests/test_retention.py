@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -218,6 +219,7 @@ def test_purge_does_not_block_a_writer(store):
                 writer.execute("COMMIT")
                 written.append(1)
                 ready.set()
+                time.sleep(0.02)  # a poll commits per batch, not back to back
             except sqlite3.OperationalError as exc:  # the failure being tested for
                 errors.append(exc)
                 break
@@ -250,6 +252,8 @@ def test_cli_purge_and_release_hold(store):
     out = run_json(db.config, "purge")
     assert (out["messages"], out["raw_deleted"], out["vacuum"]) == (1, 1, "incremental")
     assert not has_raw(db, old)
+    raw = run(db.config, "messages", "raw", str(old))
+    assert raw.returncode != 0 and "deleted by retention" in raw.stderr
     released = run_json(db.config, "cases", "release-hold", held["ref"], "--by", "lead_ayu", "--note", "closed")
     assert released["case_ref"] == held["ref"]
     assert run_json(db.config, "purge")["case_refs"] == [held["ref"]]
@@ -262,7 +266,7 @@ def test_poll_purges_a_bounded_slice(tmp_path):
     from abuse_intake.flow import poll
     from helpers import make_maildir
 
-    path = write_config(tmp_path, extra="[retention]\npoll_slice = 3\n")
+    path = write_config(tmp_path, replace={"poll_slice = 200 ": "poll_slice = 3 "})
     settings = config.load(path)
     make_maildir(tmp_path / "mailbox", [])
     db = open_db(settings.database_path)
@@ -282,4 +286,4 @@ def test_poll_purges_a_bounded_slice(tmp_path):
 def test_retention_config(tmp_path):
     assert config.load(write_config(tmp_path)).retention == config.RetentionSettings(30, 400, 365, 200)
     with pytest.raises(config.ConfigError, match="retention.referral_days"):
-        config.load(write_config(tmp_path, extra="[retention]\nreferral_days = 30\n"))
+        config.load(write_config(tmp_path, replace={"referral_days = 365 ": "referral_days = 30 "}))

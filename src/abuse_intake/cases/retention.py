@@ -18,6 +18,7 @@ and would block a poll, so it is never run here.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -30,6 +31,9 @@ from ..store.db import iso, parse_iso, store_errors, transaction, utcnow
 from ..store.triage import append_audit
 
 SLICE = 200          # messages per transaction
+# Between slices: SQLite's busy handler sleeps up to 100 ms between tries, so a
+# poll waiting for the lock gets it only if the next slice does not start at once.
+PAUSE = 0.1
 VACUUM_PAGES = 2000  # pages per incremental_vacuum step (8 MB at 4 KiB pages)
 
 
@@ -64,7 +68,8 @@ def _cuts(settings: RetentionSettings, now) -> dict:
 
 
 def purge(db, settings: RetentionSettings, *, dry_run: bool = False, limit: int | None = None,
-          slice_size: int = SLICE, vacuum_pages: int | None = None, actor: str = "system", now=None) -> PurgeResult:
+          slice_size: int = SLICE, vacuum_pages: int | None = None, actor: str = "system", now=None,
+          pause: float = PAUSE) -> PurgeResult:
     """Delete the bytes retention no longer allows, `slice_size` messages per
     transaction, at most `limit` messages (None: all). vacuum_pages bounds the
     pages given back (None: all of them, VACUUM_PAGES per step)."""
@@ -80,6 +85,8 @@ def purge(db, settings: RetentionSettings, *, dry_run: bool = False, limit: int 
         result.case_refs = sql.case_refs_of(db, ids)
         return result
     while limit is None or result.messages < limit:
+        if result.messages:
+            time.sleep(pause)
         size = slice_size if limit is None else min(slice_size, limit - result.messages)
         with transaction(db):
             ids = sql.eligible_messages(db, **cuts, limit=size)
@@ -109,6 +116,8 @@ def vacuum(db, pages: int | None = None) -> int:
     """Give free pages back, VACUUM_PAGES per short transaction, at most `pages` (None: all)."""
     done = 0
     while pages is None or done < pages:
+        if done:
+            time.sleep(PAUSE)
         step = VACUUM_PAGES if pages is None else min(VACUUM_PAGES, pages - done)
         with store_errors(db.conn):
             n = sql.incremental_vacuum(db, step)
