@@ -183,6 +183,15 @@ class PolicySettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """[retention] (issue 14.5): how long raw mail and attachment contents are kept."""
+    other_days: int = 30      # non-reports, robots, duplicates, resends
+    decided_days: int = 400   # reports (and replies, appeals) of decided cases, after the decision
+    referral_days: int = 365  # a referral case: at least this long, and only once a lead released the hold
+    poll_slice: int = 200     # messages purged at the end of each poll (0: purge only by `abuse-intake purge`)
+
+
+@dataclass(frozen=True)
 class Limits:
     max_emails_per_recipient_per_day: int = 5
     max_message_bytes: int = 25 * 1024 * 1024
@@ -257,6 +266,7 @@ class Settings:
     safety_contacts: dict = field(default_factory=dict)
     # [notifiers] trusted (issue 14.6): addresses counted as trusted notifiers in the transparency report.
     trusted_notifiers: tuple[str, ...] = ()
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def severity_of(self, category: str) -> str:
         return self.categories[category].severity
@@ -301,6 +311,7 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         "notify",
         "watch", "health",
         "notifiers",
+        "retention",
     }
     for key in data:
         if key == "storage":
@@ -361,6 +372,13 @@ def from_dict(data: dict[str, Any], base: Path, source: Path | None = None) -> S
         outcome_detail=r.choice("notify.outcome_detail", ("minimal", "full"), default="minimal"),
         safety_contacts=_safety_contacts(r),
         trusted_notifiers=_trusted_notifiers(r),
+        retention=RetentionSettings(
+            other_days=r.int("retention.other_days", default=30, minimum=1),
+            decided_days=r.int("retention.decided_days", default=400, minimum=1),
+            # the US REPORT Act asks a year of preservation for reports to NCMEC
+            referral_days=r.int("retention.referral_days", default=365, minimum=365),
+            poll_slice=r.int("retention.poll_slice", default=200, minimum=0, maximum=10_000),
+        ),
     )
     r.check_unknown()
     return settings

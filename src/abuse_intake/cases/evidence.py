@@ -50,7 +50,7 @@ def export_case(db, ref: str, folder: Path) -> list[ExportedFile]:
         row, digest = r["message_row"], r["raw_sha256"]
         data = blobs.get_raw(db, digest)
         if data is None:
-            raise ExportError(f"the raw bytes of message {row} are missing from the store")
+            raise ExportError(_missing(db, row))
         path = write_file(folder / f"{ref}-report{n}-message{row}.eml", data)
         out.append(ExportedFile(path, "email", n, row, len(data), digest))
         for a in msg_store.attachments_of(db, row):
@@ -72,8 +72,15 @@ def raw_message(db, message_row: int) -> bytes:
         raise NotFoundError(f"no message {message_row}")
     data = blobs.get_raw(db, row["raw_sha256"])
     if data is None:
-        raise NotFoundError(f"the raw bytes of message {message_row} are missing from the store")
+        raise NotFoundError(_missing(db, message_row, row))
     return data
+
+
+def _missing(db, message_row: int, row: dict | None = None) -> str:
+    row = row or msg_store.get_message(db, message_row) or {}
+    if row.get("purged_at"):
+        return f"the raw bytes of message {message_row} were deleted by retention at {row['purged_at']}"
+    return f"the raw bytes of message {message_row} are missing from the store"
 
 
 # Only types a viewer opens as inert data. Anything a browser, shell or Windows would

@@ -44,6 +44,7 @@ COMMANDS = {
     "oauth2": ".oauth2:oauth2_group",
     "appeals": ".appeals:appeals",
     "report": ".report:report",
+    "purge": ".purge:purge",  # retention (issue 14.5)
 }
 
 

@@ -293,4 +293,29 @@ def seen_case(app: App, ref, by, note) -> None:
     echo(f"{done}: new information seen")
 
 
+@cases.command("release-hold")
+@click.argument("ref")
+@click.option("--by", required=True, metavar="NAME", help="The lead releasing the hold.")
+@click.option("--note", required=True, metavar="TEXT", help="Why (e.g. the referral is closed).")
+@click.option("--json", "as_json", is_flag=True, help="The result as a JSON object.")
+@pass_app
+def release_hold(app: App, ref, by, note, as_json) -> None:
+    """Release the referral hold of a case, so retention may purge its raw mail
+    and attachments once [retention] referral_days (at least 365) passed since
+    the decision.
+
+    \b
+    Example:
+      abuse-intake cases release-hold OB-000042 --by lead_ayu --note "NCMEC report 123 closed"
+    """
+    from ..cases import retention
+    with in_cli_words():
+        done = retention.release_hold(app.db, app.settings.retention, ref, by=by, note=note)
+    if as_json:
+        echo_json({"case_ref": done.case_ref, "released_by": done.released_by, "released_at": done.released_at,
+                   "purgeable_from": done.purgeable_from})
+    else:
+        echo(f"{done.case_ref}: hold released by {done.released_by}; purgeable from {done.purgeable_from}")
+
+
 COMMANDS = [cases]

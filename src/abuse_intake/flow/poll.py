@@ -15,6 +15,7 @@ from typing import Callable
 
 from .. import crashpoints
 from ..config import Settings
+from ..errors import IntakeError
 from ..intake import open_source
 from ..intake.base import MailSource
 from ..models import Cursor
@@ -158,6 +159,7 @@ class RunReport:
     summary: PollSummary
     delivery: object | None  # notify.outbox.DeliveryResult
     enforcement: object  # policy.enforcement.EnforcementReport
+    purged: object | None = None  # cases.retention.PurgeResult of the run's retention slice
 
     def counts(self) -> dict:
         """The run's counts as one flat dict (kept in poll_runs.counts; `poll --json`)."""
@@ -168,6 +170,8 @@ class RunReport:
                           emails_held=d.held)
         counts.update(enforcement_done=len(self.enforcement.done),
                       enforcement_failed=len(self.enforcement.failed))
+        if self.purged is not None and self.purged.messages:
+            counts["purged_messages"] = self.purged.messages
         return counts
 
 
@@ -199,6 +203,12 @@ def run(settings: Settings, connect: Callable[[], object], *, limit: int | None 
         # so a broken enforcement hook never holds up reports.
         from ..policy.enforcement import run_pending
         report = RunReport(summary, delivery, run_pending(db, settings))
+        # Retention: one bounded slice per run, short transactions, after the mail is in.
+        from ..cases.retention import poll_slice
+        try:
+            report.purged = poll_slice(db, settings.retention)
+        except IntakeError as exc:  # e.g. a busy store: the mail is in, purging waits for the next run
+            log.warning("retention slice skipped: %s", exc)
         with transaction(db):
             msg_store.finish_run(db, run_id, report.counts())
     return report

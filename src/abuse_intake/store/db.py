@@ -97,6 +97,10 @@ def open_db(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
     db = sqlite_utils.Database(conn)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # Only an empty file can take it: lets retention's purge give pages back to
+            # the file system a bounded slice at a time (PRAGMA incremental_vacuum).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: each commit is on disk before we tell the mail server "done", so even a
         # power cut cannot lose a batch that was already moved out of the INBOX.

@@ -354,4 +354,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX appeals_status ON appeals(status, received_at);
     CREATE INDEX appeals_account ON appeals(account_id);
     """,
+    # retention (issue 14.5): `purge` deletes raw bytes and attachment contents past
+    # their time; the rows and hashes stay, purged_at says when the bytes went. A
+    # case flagged for referral keeps its evidence until a lead releases the hold.
+    """
+    ALTER TABLE messages ADD COLUMN purged_at TEXT;      -- raw bytes deleted by retention
+    ALTER TABLE attachments ADD COLUMN purged_at TEXT;   -- content deleted by retention (hash kept)
+    ALTER TABLE cases ADD COLUMN hold_released_at TEXT;  -- referral hold released by a lead
+    ALTER TABLE cases ADD COLUMN hold_released_by TEXT;
+    ALTER TABLE cases ADD COLUMN hold_note TEXT;
+    CREATE INDEX messages_unpurged ON messages(received_at) WHERE purged_at IS NULL;
+    """,
 ]
