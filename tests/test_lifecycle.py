@@ -20,6 +20,12 @@ from abuse_intake.store import cases as case_store
 from abuse_intake.store import outbox as outbox_store
 from abuse_intake.store.db import open_db, transaction, utcnow
 from helpers import email, write_config
+from abuse_intake.cases import views
+
+
+def _queue(db, **filters) -> list[dict]:
+    """The queue as `cases list --json` gives it (cases/views.list_cases)."""
+    return [c.as_dict() for c in views.list_cases(db, **filters)]
 from triage_fixtures import add_case, example_settings, rows
 
 
@@ -68,10 +74,10 @@ def test_a_reply_without_a_new_account_flags_the_decided_case_never_silently(env
     case = case_store.case_by_ref(env.db, ref)
     assert (case["status"], case["new_info"], case["reports"], case["decision"]) == \
         ("decided", 1, 2, "violation")
-    assert [c["ref"] for c in case_store.list_cases(env.db, new_info=True)] == [ref]
+    assert [c["ref"] for c in _queue(env.db, new_info=True)] == [ref]
     assert audit_actions(env.db, case["id"])[-1] == "new_information"
     lifecycle.seen_new_info(env.db, ref, by="rina", note="same as before")
-    assert case_store.list_cases(env.db, new_info=True) == []
+    assert _queue(env.db, new_info=True) == []
     with pytest.raises(InvalidActionError, match="no new information"):
         lifecycle.seen_new_info(env.db, ref, by="rina")
 
@@ -123,7 +129,7 @@ def test_the_intake_opens_a_minor_case_as_critical(env):
     out = env(email(body="anak saya umur 14 tahun diajak VCS sama akun @om_baik77"))
     case = case_store.case_by_ref(env.db, out.case_refs[0])
     assert case["severity"] == "critical"
-    assert [c["ref"] for c in case_store.list_cases(env.db, status="waiting", severity="critical")] == out.case_refs
+    assert [c["ref"] for c in _queue(env.db, status="waiting", severity="critical")] == out.case_refs
 
 
 def test_minor_patterns_come_from_config(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from abuse_intake import config
 from abuse_intake.flow.process import process_one
 from abuse_intake.models import RawMessage, Source
-from abuse_intake.store import cases as case_store
+from abuse_intake.cases import views
 from abuse_intake.store.db import open_db
 from conftest import SAMPLES_DIR
 from helpers import write_config
@@ -116,7 +116,7 @@ def test_sample(run, name):
 def test_cases_group_by_account(run):
     """One open case per account; reporters of one account share it."""
     db, _, expectations, outcomes = run
-    open_cases = case_store.list_cases(db, status="all")
+    open_cases = [c.as_dict() for c in views.list_cases(db, status="all")]
     accounts = [c["account_id"] for c in open_cases if c["account_id"]]
     assert len(accounts) == len(set(accounts))
     expected_accounts = {a for e in expectations if e["kind"] in ("report", "hostile", "arf")

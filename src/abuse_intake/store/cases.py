@@ -165,34 +165,6 @@ def raise_severity(db, case_id: int, category: str, severity: str) -> None:
 WAITING = ("open", "needs_info")  # both wait for staff
 
 
-def list_cases(db, *, status: str = "open", category: str | None = None, severity: str | None = None,
-               account_id: str | None = None, assignee: str | None = None, new_info: bool = False) -> list[dict]:
-    """The triage queue: most severe first, then most reporters, then oldest.
-
-    status "waiting" is open and needs_info; `new_info` keeps decided cases
-    that got new information since (whatever `status` says)."""
-    where, params = [], []
-    if new_info:
-        where.append("new_info = 1")
-    elif status == "waiting":
-        where.append("status IN ('open', 'needs_info')")
-    elif status != "all":
-        where.append("status = ?")
-        params.append(status)
-    for column, value in (("category", category), ("severity", severity),
-                          ("account_id", account_id and account_id.lower()), ("assignee", assignee)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return all_rows(
-        db,
-        f"SELECT {', '.join(CASE_COLUMNS)} FROM cases {clause} "
-        "ORDER BY severity_rank DESC, reporters DESC, opened_at, id",
-        params,
-    )
-
-
 def reports_of_case(db, case_id: int) -> list[dict]:
     rows = all_rows(
         db,
